@@ -1,0 +1,31 @@
+// What every verb receives: global options and the chosen verb's action.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "util/error.h"
+
+namespace shale::cli {
+
+struct Context {
+  std::string root;        // --root / SHALE_ROOT / /var/lib/shale
+  std::string run_root;    // /run/shale (pids, locks of running things)
+  bool debug = false;
+  // Set by the chosen verb's callback; Main runs it after parsing. Returns the exit status.
+  std::function<int()> action;
+};
+
+// Prints "shale: <message>" once and returns `status` (docker uses 125 for its own errors).
+int ReportError(const Error& e, int status = 1);
+
+// Verb groups; each lives in its own files and adds subcommands to `app`.
+// image_commands.cc: import, load, save, images, tag, rmi, history, mount, umount
+void RegisterImageCommands(CLI::App& app, Context& ctx);
+// container_commands.cc: run, create, start, exec, ps, stop, kill, rm, logs, wait, inspect,
+// commit, diff, export
+void RegisterContainerCommands(CLI::App& app, Context& ctx);
+
+}  // namespace shale::cli

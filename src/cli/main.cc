@@ -1,0 +1,54 @@
+#include "cli/main.h"
+
+#include <cstdlib>
+#include <iostream>
+
+#include "cli/context.h"
+#include "util/log.h"
+
+namespace shale::cli {
+
+int ReportError(const Error& e, int status) {
+  LogError(e.message());
+  return status;
+}
+
+int Main(int argc, char** argv) {
+  Context ctx;
+  const char* env_root = getenv("SHALE_ROOT");
+  ctx.root = env_root && *env_root ? env_root : "/var/lib/shale";
+  ctx.run_root = "/run/shale";
+
+  CLI::App app{"shale: a daemonless container engine (images as overlay2 layers, containers "
+               "in namespaces and cgroups)",
+               "shale"};
+  app.require_subcommand(1);
+  app.option_defaults()->always_capture_default();
+  app.add_option("--root", ctx.root, "Store directory (env SHALE_ROOT)");
+  app.add_flag("--debug,-D", ctx.debug, "Print debug messages");
+  app.set_version_flag("--version,-v", "shale 0.1.0");
+
+  RegisterImageCommands(app, ctx);
+  RegisterContainerCommands(app, ctx);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    // docker exits 125 on a usage error; --help and --version exit 0.
+    return rc == 0 ? 0 : 125;
+  }
+  if (ctx.debug) SetLogLevel(LogLevel::kDebug);
+  // The store root is used as a prefix everywhere; make it absolute once.
+  if (!ctx.root.empty() && ctx.root[0] != '/') {
+    char* cwd = getcwd(nullptr, 0);
+    if (cwd) {
+      ctx.root = std::string(cwd) + "/" + ctx.root;
+      free(cwd);
+    }
+  }
+  if (!ctx.action) return 0;
+  return ctx.action();
+}
+
+}  // namespace shale::cli

@@ -1,0 +1,72 @@
+// The graph driver: layer directories and union mounts, in Docker's overlay2 layout.
+//
+// Lifecycle (containerd's Snapshotter in Docker's vocabulary):
+//   image layer:  Create(L1, "", kImage); apply the tar into OpenDiffDir(L1).
+//   next layer:   Create(L2, L1, kImage); apply into OpenDiffDir(L2).  (L1 gets "committed")
+//   container:    Create(C-init, Ltop, kInit); fill placeholders; Create(C, C-init, kContainer);
+//                 Mount(C) -> overlay2/C/merged with lowerdir=C-init:Ltop:...  upper=C/diff.
+//   commit:       pack OpenDiffDir(C) (the upper dir) into a new layer; never C-init.
+//   image view:   Mount(Ltop) -> read-only overlay of Ltop and its parents (bind for a base).
+//
+// Layout under root (= <--root>/overlay2), exactly Docker's:
+//   l/<26 chars> -> ../<id>/diff         short names
+//   <id>/diff/  <id>/link  <id>/lower ("l/A:l/B", top first; absent for a base layer)
+//   <id>/work/ (layers with a parent)  <id>/merged/ (created when mounted)
+//   <id>/committed (written into a parent once a child is created on it)
+// Thread-safety: not thread-safe. Callers hold the store lock. Knows nothing of images,
+// digests or registries.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sys/mount.h"
+#include "util/dir.h"
+#include "util/error.h"
+
+namespace shale::graph {
+
+enum class LayerKind { kImage, kInit, kContainer };
+
+struct LayerInfo {
+  std::string id;
+  std::string parent;             // "" for a base layer
+  std::vector<std::string> chain; // this layer's parents, nearest first (not including id)
+};
+
+class GraphDriver {
+ public:
+  virtual ~GraphDriver() = default;
+  virtual std::string_view Name() const = 0;  // "overlay2"
+
+  // Creates empty layer `id` on top of `parent` ("" = none) atomically: builds it under a
+  // temporary name, then renames it to <id>. kAlreadyExists if `id` exists; kNotFound if
+  // `parent` does not.
+  virtual Result<void> Create(std::string_view id, std::string_view parent, LayerKind kind) = 0;
+  virtual bool Exists(std::string_view id) const = 0;
+  // The directory holding only this layer's own changes (overlay2/<id>/diff).
+  virtual Result<Dir> OpenDiffDir(std::string_view id) const = 0;
+  virtual std::string DiffPath(std::string_view id) const = 0;
+  // What to mount to see `id` with all its parents. Pure: computes, never mounts.
+  // kContainer layers get upper/work; others are read-only.
+  virtual Result<sys::OverlaySpec> MountSpecFor(std::string_view id) const = 0;
+  // Mounts `id` at overlay2/<id>/merged (creating it) and returns that path. Idempotent:
+  // an existing mount there is reused. A base layer with no parent is bind-mounted read-only.
+  virtual Result<std::string> Mount(std::string_view id) = 0;
+  // Unmounts overlay2/<id>/merged if mounted and removes the merged dir. Missing is fine.
+  virtual Result<void> Unmount(std::string_view id) = 0;
+  virtual Result<LayerInfo> Stat(std::string_view id) const = 0;
+  // Removes the layer dir and its short link. kBusy if mounted. Missing is success.
+  virtual Result<void> Remove(std::string_view id) = 0;
+  // For inspect: LowerDir (absent for a base layer), UpperDir, MergedDir, WorkDir.
+  virtual Result<std::map<std::string, std::string>> Metadata(std::string_view id) const = 0;
+  virtual std::string Root() const = 0;
+};
+
+// root = <--root>/overlay2 (created if missing). kUnsupported if overlayfs is unavailable.
+Result<std::unique_ptr<GraphDriver>> NewOverlay2(const std::string& root);
+
+}  // namespace shale::graph

@@ -1,0 +1,83 @@
+// The image store: the one place that composes the metadata stores (store/), layer
+// archives (layer/) and the graph driver (graphdriver/). Load, import, save, tag, remove,
+// mount, inspect and commit all go through here.
+//
+// On disk (docs/layout.md): overlay2/ (driver), image/overlay2/{imagedb,layerdb,
+// repositories.json}, blobs/sha256/, tmp/. Every write is staged under tmp/ and renamed.
+// Thread-safety: one ImageStore per process; mutating calls need Lock(kExclusive) held.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "graphdriver/graph_driver.h"
+#include "util/digest.h"
+#include "util/error.h"
+#include "util/fs.h"
+
+namespace shale::image {
+
+struct Image {
+  Digest id;                       // sha256 of the config JSON
+  nlohmann::json config;           // the image config (docker/OCI shape)
+  std::vector<std::string> repo_tags;  // "busybox:latest"
+  std::vector<Digest> diff_ids;    // bottom first
+  std::vector<Digest> chain_ids;   // bottom first
+  std::string top_layer_id;        // graph driver id of the top layer ("" for no layers)
+  int64_t created_unix = 0;
+  int64_t size = 0;                // sum of the layers' content sizes
+};
+
+struct CommitOptions {
+  std::string message;             // -m
+  std::string author;              // -a
+  // Config as the committed container ran with (Env, Cmd, Entrypoint, WorkingDir, User...),
+  // already merged with -c changes by the caller. Replaces the base image's "config".
+  nlohmann::json container_config;
+  std::string container_id;
+  std::optional<int64_t> clamp_mtime;  // --reproducible / SOURCE_DATE_EPOCH
+  std::string tag;                 // REPO[:TAG], may be empty
+};
+
+class ImageStore {
+ public:
+  // Opens (creating the layout under `root` if needed). Takes no lock.
+  static Result<std::unique_ptr<ImageStore>> Open(const std::string& root);
+  virtual ~ImageStore() = default;
+
+  // Store-wide lock (<root>/shale.lock): exclusive for writers, shared for readers.
+  virtual Result<FileLock> Lock(FileLock::Mode mode) = 0;
+  virtual graph::GraphDriver& driver() = 0;
+  virtual const std::string& root() const = 0;
+
+  // "busybox", "busybox:latest", "docker.io/library/busybox:1", full id, "sha256:<id>", or
+  // an unambiguous id prefix. kNotFound naming the reference otherwise.
+  virtual Result<Image> Resolve(std::string_view ref) = 0;
+  virtual Result<std::vector<Image>> List() = 0;
+
+  // Chain ids (bottom first) -> graph driver ids, for mounting and inspect.
+  virtual Result<std::vector<std::string>> LayerIds(const Image& img) = 0;
+
+  // Creates a new image from the container layer `upper_layer_id` (a kContainer driver
+  // layer) on top of `base`. Packs only the upper dir. Returns the new image.
+  virtual Result<Image> Commit(const Image& base, const std::string& upper_layer_id,
+                               const CommitOptions& opts) = 0;
+
+  // Records that container `ctr_id` uses `img` through driver layers init_id/mount_id
+  // (layerdb/mounts/<ctr_id>/{init-id,mount-id,parent,image}); such images and their layers
+  // are not removed by rmi.
+  virtual Result<void> AddContainerRef(const std::string& ctr_id, const Image& img,
+                                       const std::string& init_id,
+                                       const std::string& mount_id) = 0;
+  virtual Result<void> RemoveContainerRef(const std::string& ctr_id) = 0;
+
+  // Docker's image inspect JSON (Id, RepoTags, Created, Config, RootFS, GraphDriver...).
+  virtual Result<nlohmann::json> InspectJson(const Image& img) = 0;
+};
+
+}  // namespace shale::image

@@ -1,0 +1,69 @@
+// File-system helpers for trusted paths (the store's own directories) and raw fds.
+// Untrusted paths go through Dir (dir.h).
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "util/error.h"
+#include "util/fd.h"
+
+namespace shale {
+
+Result<std::string> ReadAll(int fd, std::string_view name);
+Result<void> WriteAll(int fd, std::string_view data, std::string_view name);
+Result<std::string> ReadFile(const std::string& path);
+// Temp file beside the target, fsync, rename, fsync the directory (leveldb SetCurrentFile).
+Result<void> WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode = 0644);
+Result<void> WriteFileAtomicAt(int dirfd, const std::string& leaf, std::string_view data,
+                               mode_t mode, std::string_view dir_name);
+Result<void> FsyncPath(const std::string& path);
+Result<void> MakeDirsAbs(const std::string& path, mode_t mode = 0755);
+// rm -rf that never follows symlinks and never crosses into another mount. Missing is ok.
+Result<void> RemoveTreeAbs(const std::string& path);
+Result<void> RemoveTreeAt(int dirfd, const std::string& name, std::string_view dir_name);
+Result<void> RenameAbs(const std::string& from, const std::string& to);
+bool PathExists(const std::string& path);
+bool IsDirectory(const std::string& path);
+// Names in a directory, without "." and "..", sorted. kNotFound if absent.
+Result<std::vector<std::string>> ListDir(const std::string& path);
+// Total bytes of regular files below path (du --apparent-size), not following links.
+Result<int64_t> DiskUsage(const std::string& path);
+std::string Dirname(std::string_view path);
+std::string Basename(std::string_view path);
+
+// A temporary directory removed (recursively) in the destructor unless Release()d.
+class ScopedTempDir {
+ public:
+  ScopedTempDir() = default;
+  // Creates <parent>/<prefix>XXXXXX.
+  static Result<ScopedTempDir> Make(const std::string& parent, std::string_view prefix);
+  ScopedTempDir(ScopedTempDir&& o) noexcept : path_(std::exchange(o.path_, "")) {}
+  ScopedTempDir& operator=(ScopedTempDir&& o) noexcept;
+  ~ScopedTempDir();
+  const std::string& path() const { return path_; }
+  std::string Release() { return std::exchange(path_, ""); }
+
+ private:
+  std::string path_;
+};
+
+// flock()-based lock on a file, released in the destructor.
+class FileLock {
+ public:
+  enum class Mode { kShared, kExclusive };
+  static Result<FileLock> Acquire(const std::string& path, Mode mode);
+  // kBusy if held elsewhere.
+  static Result<FileLock> TryAcquire(const std::string& path, Mode mode);
+  FileLock() = default;
+  FileLock(FileLock&&) = default;
+  FileLock& operator=(FileLock&&) = default;
+
+ private:
+  UniqueFd fd_;
+};
+
+}  // namespace shale
