@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# One-step set-up on a fresh Debian 12 machine, as root:
+#   tools/quickstart.sh demo   install packages, build, run the demo on the built-in busybox image
+#   tools/quickstart.sh test   install packages, build, run every test (gtest + bats)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what="${1:-demo}"
+
+if [ "$(id -u)" != 0 ]; then
+  echo "quickstart: run as root (containers need namespaces, mounts and cgroups)" >&2
+  exit 1
+fi
+
+# Build and run-time dependencies, all from Debian.
+PACKAGES=(cmake g++ make pkg-config libarchive-dev libssl-dev libcurl4-openssl-dev
+  nlohmann-json3-dev libcli11-dev libseccomp-dev libcap-dev zlib1g-dev libzstd-dev libisal-dev
+  libgtest-dev bats busybox-static jq tar gzip zstd pigz e2fsprogs util-linux kmod)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "quickstart: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+modprobe overlay 2>/dev/null || true
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+make -C build -j"$(nproc)" --no-print-directory shale shale_unit_tests shale_probe 2>&1 | grep -vE '^\[|^make' || true
+test -x build/shale
+
+case "$what" in
+  demo) exec tools/demo.sh ;;
+  test) exec tests/run.sh build ;;
+  *) echo "usage: tools/quickstart.sh demo|test" >&2; exit 2 ;;
+esac
