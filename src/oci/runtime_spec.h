@@ -11,6 +11,11 @@
 
 #include "util/error.h"
 
+// gnu++20 predefines `linux` as 1; the spec has a member of that name.
+#ifdef linux
+#undef linux
+#endif
+
 namespace shale::oci {
 
 struct User {
