@@ -1,0 +1,58 @@
+# Shared helpers for the benchmarks (source it). IO benchmarks run on a loop-mounted ext4:
+# / on these machines is mounted with `discard`, which makes writing right after deleting
+# slow and bimodal.
+set -euo pipefail
+BENCH_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SHALE="${SHALE_BIN:-$BENCH_REPO/build/shale}"
+BENCH_CACHE="${BENCH_CACHE:-/var/cache/shale-bench}"
+BENCH_MNT="${BENCH_MNT:-/mnt/shale-bench}"
+
+need_pkg() {  # need_pkg CMD PACKAGE
+  command -v "$1" >/dev/null && return 0
+  echo "bench: installing $2" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2" >/dev/null
+}
+
+# Mounts a fresh 6 GiB ext4 at $BENCH_MNT (removed by bench_cleanup).
+bench_loop_mount() {
+  mkdir -p "$BENCH_MNT" "$BENCH_CACHE"
+  if mountpoint -q "$BENCH_MNT"; then umount -l "$BENCH_MNT"; fi
+  truncate -s 6G "$BENCH_CACHE/loop.img"
+  mkfs.ext4 -q -F "$BENCH_CACHE/loop.img"
+  mount -o loop "$BENCH_CACHE/loop.img" "$BENCH_MNT"
+}
+
+bench_cleanup() {
+  if [ -d "$BENCH_MNT" ]; then
+    awk -v r="$BENCH_MNT/" 'index($5, r) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
+      while read -r m; do umount -l "$m" 2>/dev/null || true; done
+    umount -l "$BENCH_MNT" 2>/dev/null || true
+  fi
+  rm -f "$BENCH_CACHE/loop.img"
+}
+
+# The large image's rootfs: debootstrap --variant=minbase bookworm (~6,700 files), made once.
+bench_debootstrap_rootfs() {
+  local dir="$BENCH_CACHE/rootfs"
+  if [ ! -x "$dir/bin/bash" ]; then
+    need_pkg debootstrap debootstrap
+    rm -rf "$dir"
+    debootstrap --variant=minbase bookworm "$dir" http://deb.debian.org/debian >&2
+    rm -rf "$dir"/var/cache/apt/archives/*.deb
+  fi
+  echo "$dir"
+}
+
+# A fresh podman store under the loop mount, with the two settings podman needs here.
+podman_bench() {
+  local d="$BENCH_MNT/podman"
+  mkdir -p "$d"
+  [ -f "$d/containers.conf" ] || cat >"$d/containers.conf" <<'CONF'
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+[engine]
+runtime = "runc"
+CONF
+  CONTAINERS_CONF="$d/containers.conf" podman --root "$d/storage" --runroot "$d/run" \
+    --storage-driver overlay "$@"
+}
