@@ -1,0 +1,147 @@
+#include "runtime/cgroup/cgroup_manager.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util/fs.h"
+#include "util/strings.h"
+
+namespace shale::runtime::cgroup {
+namespace {
+
+TEST(CgroupValuesTest, SharesToWeight) {
+  EXPECT_EQ(SharesToWeight(2), 1u);
+  EXPECT_EQ(SharesToWeight(262144), 10000u);
+  EXPECT_EQ(SharesToWeight(1024), 39u);
+  EXPECT_EQ(SharesToWeight(512), 20u);
+  EXPECT_EQ(SharesToWeight(0), 0u);
+}
+
+TEST(CgroupValuesTest, CpusToQuota) {
+  CpuQuota q = CpusToQuota(1.5);
+  EXPECT_EQ(q.quota, 150000);
+  EXPECT_EQ(q.period, 100000u);
+  EXPECT_EQ(CpusToQuota(0.01).quota, 1000);
+  EXPECT_EQ(CpuMaxValue(150000, 100000), "150000 100000");
+  EXPECT_EQ(CpuMaxValue(std::nullopt, std::nullopt), "max 100000");
+  EXPECT_EQ(CpuMaxValue(-1, 50000), "max 50000");
+}
+
+TEST(CgroupValuesTest, SwapMax) {
+  EXPECT_EQ(SwapMaxValue(100, std::nullopt), "0");
+  EXPECT_EQ(SwapMaxValue(100, -1), "max");
+  EXPECT_EQ(SwapMaxValue(100, 300), "200");
+  EXPECT_EQ(SwapMaxValue(100, 100), "0");
+}
+
+TEST(CgroupValuesTest, KeyedValue) {
+  EXPECT_EQ(KeyedValue("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n", "oom_kill"), 3);
+  EXPECT_EQ(KeyedValue("low 0\noom 1\n", "oom_kill"), std::nullopt);
+}
+
+TEST(CgroupValuesTest, BadPaths) {
+  EXPECT_EQ(NewCgroupManager("").error().code(), Errc::kInvalidArgument);
+  EXPECT_EQ(NewCgroupManager("a/../b").error().code(), Errc::kInvalidArgument);
+  EXPECT_EQ(NewCgroupManager("/").error().code(), Errc::kInvalidArgument);
+}
+
+TEST(CgroupDetectTest, ThisMachine) {
+  auto v = DetectVersion();
+  ASSERT_TRUE(v) << v.error().message();
+  // This machine: cgroup v1 controllers on a tmpfs, cgroup2 only at /sys/fs/cgroup/unified.
+  if (PathExists("/sys/fs/cgroup/cgroup.controllers")) {
+    EXPECT_EQ(*v, Version::kV2);
+  } else {
+    EXPECT_EQ(*v, Version::kV1);
+    auto u = DetectVersion("/sys/fs/cgroup/unified");
+    ASSERT_TRUE(u);
+    EXPECT_EQ(*u, Version::kV2);
+  }
+}
+
+// A child that sleeps until killed.
+pid_t SpawnSleeper() {
+  pid_t p = fork();
+  if (p == 0) {
+    for (;;) pause();
+  }
+  return p;
+}
+
+class CgroupLiveTest : public ::testing::TestWithParam<bool /*v2 on unified*/> {
+ protected:
+  void SetUp() override {
+    path_ = "shale-test/" + RandomHexId(12);
+    if (GetParam()) {
+      if (!PathExists("/sys/fs/cgroup/unified/cgroup.procs") &&
+          !PathExists("/sys/fs/cgroup/cgroup.controllers"))
+        GTEST_SKIP() << "no cgroup2 mount";
+      std::string root = PathExists("/sys/fs/cgroup/cgroup.controllers")
+                             ? "/sys/fs/cgroup" : "/sys/fs/cgroup/unified";
+      mgr_ = NewV2(root, path_);
+    } else {
+      auto m = NewCgroupManager(path_);
+      ASSERT_TRUE(m) << m.error().message();
+      mgr_ = std::move(*m);
+    }
+  }
+  void TearDown() override {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    if (mgr_) {
+      (void)mgr_->KillAll();
+      (void)mgr_->Remove();
+    }
+  }
+  std::string path_;
+  std::unique_ptr<CgroupManager> mgr_;
+  pid_t pid_ = -1;
+};
+
+TEST_P(CgroupLiveTest, CreateApplyJoinFreezeRemove) {
+  ASSERT_TRUE(mgr_->Create()) << mgr_->Create().error().message();
+  oci::LinuxResources r;
+  if (mgr_->version() == Version::kV1 || PathExists(mgr_->Dirs()[0] + "/pids.max")) {
+    r.pids_limit = 50;
+    r.memory_limit = 64 << 20;
+    r.cpu_quota = 150000;
+    r.cpu_period = 100000;
+    r.cpu_shares = 512;
+  }
+  auto ap = mgr_->Apply(r);
+  ASSERT_TRUE(ap) << ap.error().message();
+  if (mgr_->version() == Version::kV1) {
+    EXPECT_EQ(Trim(*ReadFile("/sys/fs/cgroup/pids/" + path_ + "/pids.max")), "50");
+    EXPECT_EQ(Trim(*ReadFile("/sys/fs/cgroup/memory/" + path_ + "/memory.limit_in_bytes")),
+              std::to_string(64 << 20));
+    EXPECT_EQ(Trim(*ReadFile("/sys/fs/cgroup/cpu/" + path_ + "/cpu.cfs_quota_us")), "150000");
+  }
+  pid_ = SpawnSleeper();
+  ASSERT_GT(pid_, 0);
+  auto add = mgr_->AddTask(pid_);
+  ASSERT_TRUE(add) << add.error().message();
+  auto pids = mgr_->Pids();
+  ASSERT_TRUE(pids);
+  EXPECT_EQ(*pids, std::vector<pid_t>{pid_});
+  auto fr = mgr_->Freeze(true);
+  ASSERT_TRUE(fr) << fr.error().message();
+  ASSERT_TRUE(mgr_->Freeze(false));
+  EXPECT_FALSE(*mgr_->OomKilled());
+  // Remove refuses while a task remains.
+  EXPECT_EQ(mgr_->Remove().error().code(), Errc::kBusy);
+  ASSERT_TRUE(mgr_->KillAll());
+  waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+  auto rm = mgr_->Remove();
+  ASSERT_TRUE(rm) << rm.error().message();
+  for (const auto& d : mgr_->Dirs()) EXPECT_FALSE(PathExists(d)) << d;
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, CgroupLiveTest, ::testing::Values(false, true));
+
+}  // namespace
+}  // namespace shale::runtime::cgroup

@@ -1,0 +1,165 @@
+// cgroup v1: one directory per controller hierarchy.
+#include <sys/stat.h>
+#include <time.h>
+
+#include "runtime/cgroup/cgroup_manager.h"
+#include "util/fs.h"
+
+namespace shale::runtime::cgroup {
+namespace {
+
+constexpr const char* kControllers[] = {"memory", "cpu",     "cpuacct", "pids",
+                                        "freezer", "cpuset", "devices", "blkio"};
+
+class V1 : public CgroupManager {
+ public:
+  V1(std::string root, std::string path) : root_(std::move(root)), path_(std::move(path)) {
+    for (const char* c : kControllers) {
+      std::string mnt = root_ + "/" + c;
+      if (PathExists(mnt + "/cgroup.procs")) dirs_.push_back({c, mnt + "/" + path_});
+    }
+    std::string unified = root_ + "/unified";
+    if (PathExists(unified + "/cgroup.procs")) dirs_.push_back({"unified", unified + "/" + path_});
+  }
+
+  Version version() const override { return Version::kV1; }
+
+  Result<void> Create() override {
+    for (const auto& [ctrl, dir] : dirs_) {
+      if (ctrl == "cpuset") {
+        TRY(CreateCpuset());
+      } else {
+        TRY(MakeDirsAbs(dir, 0755));
+      }
+    }
+    return Ok();
+  }
+
+  Result<void> AddTask(pid_t pid) override {
+    std::string s = std::to_string(pid);
+    for (const auto& [ctrl, dir] : dirs_)
+      TRY(WriteCgroupFile(dir + "/cgroup.procs", s).Wrap("join cgroup " + ctrl));
+    return Ok();
+  }
+
+  Result<void> Apply(const oci::LinuxResources& r) override {
+    if (const std::string* mem = Dir("memory"); mem && r.memory_limit) {
+      std::string limit = std::to_string(*r.memory_limit);
+      TRY(WriteCgroupFile(*mem + "/memory.limit_in_bytes", limit));
+      std::string memsw = *mem + "/memory.memsw.limit_in_bytes";
+      if (PathExists(memsw)) {
+        std::string v = limit;
+        if (r.memory_swap) v = *r.memory_swap < 0 ? "-1" : std::to_string(*r.memory_swap);
+        TRY(WriteCgroupFile(memsw, v));
+      }
+    }
+    if (const std::string* cpu = Dir("cpu")) {
+      if (r.cpu_period)
+        TRY(WriteCgroupFile(*cpu + "/cpu.cfs_period_us", std::to_string(*r.cpu_period)));
+      if (r.cpu_quota)
+        TRY(WriteCgroupFile(*cpu + "/cpu.cfs_quota_us", std::to_string(*r.cpu_quota)));
+      if (r.cpu_shares)
+        TRY(WriteCgroupFile(*cpu + "/cpu.shares", std::to_string(*r.cpu_shares)));
+    }
+    if (const std::string* pids = Dir("pids"); pids && r.pids_limit) {
+      std::string v = *r.pids_limit > 0 ? std::to_string(*r.pids_limit) : "max";
+      TRY(WriteCgroupFile(*pids + "/pids.max", v));
+    }
+    if ((r.memory_limit && !Dir("memory")) || (r.pids_limit && !Dir("pids")) ||
+        ((r.cpu_quota || r.cpu_shares) && !Dir("cpu")))
+      return Error(Errc::kUnsupported, "cgroup v1: a controller for the requested limits is "
+                                       "not mounted under " + root_);
+    return Ok();
+  }
+
+  Result<void> Freeze(bool frozen) override {
+    const std::string* dir = Dir("freezer");
+    if (!dir) return Error(Errc::kUnsupported, "cgroup v1 freezer is not mounted under " + root_);
+    const char* want = frozen ? "FROZEN" : "THAWED";
+    std::string state = *dir + "/freezer.state";
+    for (int i = 0; i < 400; ++i) {
+      TRY(WriteCgroupFile(state, want));
+      std::string now = TRY(ReadCgroupFile(state));
+      if (now.rfind(want, 0) == 0) return Ok();
+      struct timespec ts = {0, 5 * 1000 * 1000};
+      nanosleep(&ts, nullptr);
+    }
+    return Error(Errc::kBusy, state + ": did not become " + want + " within 2 s");
+  }
+
+  Result<std::vector<pid_t>> Pids() const override {
+    if (dirs_.empty()) return Error(Errc::kUnsupported, "no cgroup v1 hierarchy under " + root_);
+    const std::string* d = Dir("pids");
+    return ReadProcs(d ? *d : dirs_.front().second);
+  }
+
+  Result<bool> OomKilled() const override {
+    const std::string* mem = Dir("memory");
+    if (!mem) return false;
+    std::string c = TRY(ReadCgroupFile(*mem + "/memory.oom_control"));
+    auto n = KeyedValue(c, "oom_kill");
+    return n && *n > 0;
+  }
+
+  Result<void> KillAll() override {
+    for (const auto& [ctrl, dir] : dirs_) TRY(KillProcsIn(dir));
+    return Ok();
+  }
+
+  Result<void> Remove() override {
+    std::optional<Error> first;
+    for (const auto& [ctrl, dir] : dirs_) {
+      auto r = RemoveCgroupDir(dir);
+      if (!r && !first) first = std::move(r).error();
+    }
+    if (first) return std::move(*first);
+    return Ok();
+  }
+
+  std::vector<std::string> Dirs() const override {
+    std::vector<std::string> out;
+    for (const auto& d : dirs_) out.push_back(d.second);
+    return out;
+  }
+
+ private:
+  const std::string* Dir(std::string_view ctrl) const {
+    for (const auto& d : dirs_)
+      if (d.first == ctrl) return &d.second;
+    return nullptr;
+  }
+
+  // cpuset refuses tasks until cpuset.cpus and cpuset.mems are set: copy them from the
+  // parent at every level we create.
+  Result<void> CreateCpuset() {
+    std::string cur = root_ + "/cpuset";
+    size_t i = 0;
+    while (i <= path_.size()) {
+      size_t j = path_.find('/', i);
+      if (j == std::string::npos) j = path_.size();
+      std::string next = cur + "/" + path_.substr(i, j - i);
+      if (::mkdir(next.c_str(), 0755) != 0 && errno != EEXIST)
+        return Error::FromErrno(errno, "mkdir " + next);
+      for (const char* f : {"cpuset.cpus", "cpuset.mems"}) {
+        std::string mine = TRY(ReadCgroupFile(next + "/" + f));
+        if (mine.find_first_not_of(" \n") != std::string::npos) continue;
+        std::string parent = TRY(ReadCgroupFile(cur + "/" + f));
+        TRY(WriteCgroupFile(next + "/" + f, parent));
+      }
+      cur = std::move(next);
+      i = j + 1;
+    }
+    return Ok();
+  }
+
+  std::string root_, path_;
+  std::vector<std::pair<std::string, std::string>> dirs_;  // controller, directory
+};
+
+}  // namespace
+
+std::unique_ptr<CgroupManager> NewV1(std::string root, std::string path) {
+  return std::make_unique<V1>(std::move(root), std::move(path));
+}
+
+}  // namespace shale::runtime::cgroup
