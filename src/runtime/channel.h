@@ -1,0 +1,54 @@
+// The typed parent <-> child stage channel: one SOCK_SEQPACKET socketpair, one message per
+// stage (youki's message enum in place of crun's numbered syncs). Both ends are CLOEXEC, so
+// the parent reads EOF once the child's execve succeeded.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "util/error.h"
+#include "util/fd.h"
+
+namespace shale::runtime {
+
+enum class Stage : uint8_t {
+  kChildReady,
+  kWriteIdMaps,
+  kIdMapsWritten,
+  kMountsDone,
+  kReadyToExec,   // child -> parent: every step done, execve next
+  kExecFailed,    // child -> parent: a step or execve failed; carries errno and text
+  kStart,         // parent -> child: cgroup joined, go on
+};
+
+struct Message {
+  Stage stage = Stage::kExecFailed;
+  int err = 0;          // errno of the failure, 0 if none
+  std::string text;
+  bool eof = false;     // the other end is closed (for the parent: execve succeeded)
+};
+
+class Channel {
+ public:
+  Channel() = default;
+  explicit Channel(UniqueFd fd) : fd_(std::move(fd)) {}
+  // Makes a connected pair {parent, child}.
+  static Result<std::pair<Channel, Channel>> Pair();
+
+  Result<void> Send(Stage s, int err = 0, std::string_view text = {});
+  Result<Message> Receive();
+  // Receives and checks the stage. A kExecFailed becomes the child's error: its errno decides
+  // the category (ENOENT -> kNotFound, EACCES -> kPermission); text is the message.
+  Result<void> Expect(Stage s);
+  // Turns a kExecFailed message into an Error.
+  static Error ToError(const Message& m);
+
+  int fd() const { return fd_.get(); }
+  void Close() { fd_.reset(); }
+
+ private:
+  UniqueFd fd_;
+};
+
+}  // namespace shale::runtime

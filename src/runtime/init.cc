@@ -1,0 +1,526 @@
+// The container's init: the child side of Run() and Exec().
+#include "runtime/init.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/close_range.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include "runtime/linux_mount.h"
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "util/dir.h"
+#include "util/strings.h"
+
+namespace shale::runtime {
+namespace {
+
+// "/proc/self/fd/N": mounting onto the fd of a path resolved with openat2(RESOLVE_IN_ROOT)
+// means a symlink planted in the image cannot redirect the mount to the host (crun's way).
+struct FdPath {
+  explicit FdPath(int fd) { snprintf(buf, sizeof(buf), "/proc/self/fd/%d", fd); }
+  const char* c_str() const { return buf; }
+  char buf[32];
+};
+
+Result<void> SysMount(const char* src, const char* target, const char* type,
+                      unsigned long flags, const char* data, std::string_view what) {
+  if (::mount(src, target, type, flags, data) != 0)
+    return Error::FromErrno(errno, "mount " + std::string(what));
+  return Ok();
+}
+
+unsigned long FlagsOf(int fd) {
+  struct statvfs sv;
+  if (fstatvfs(fd, &sv) != 0) return 0;
+  unsigned long f = 0;
+  if (sv.f_flag & ST_NOSUID) f |= MS_NOSUID;
+  if (sv.f_flag & ST_NODEV) f |= MS_NODEV;
+  if (sv.f_flag & ST_NOEXEC) f |= MS_NOEXEC;
+  if (sv.f_flag & ST_NOATIME) f |= MS_NOATIME;
+  if (sv.f_flag & ST_NODIRATIME) f |= MS_NODIRATIME;
+  if (sv.f_flag & ST_RELATIME) f |= MS_RELATIME;
+  return f;
+}
+
+// Remounts the mount at `rel` (inside root) read-only, keeping its other flags.
+Result<void> RemountReadonly(int root_fd, std::string_view rel, unsigned long extra,
+                             std::string_view what) {
+  UniqueFd fd = TRY(OpenInRoot(root_fd, rel, O_PATH, 0, what));
+  FdPath p(fd.get());
+  return SysMount(nullptr, p.c_str(), nullptr,
+                  MS_BIND | MS_REMOUNT | MS_RDONLY | FlagsOf(fd.get()) | extra, nullptr,
+                  std::string(what) + " read-only");
+}
+
+// Creates the mount point for `m` inside the rootfs and returns an O_PATH fd to it.
+Result<UniqueFd> MakeMountPoint(const Dir& root, const PlannedMount& m) {
+  if (!m.source_is_file) {
+    Dir d = TRY(root.MakeDirs(m.destination, 0755));
+    return UniqueFd(fcntl(d.fd(), F_DUPFD_CLOEXEC, 3));
+  }
+  std::string parent, leaf;
+  if (!SplitParentLeaf(m.destination, &parent, &leaf))
+    return Error(Errc::kInvalidArgument, "mount destination " + m.destination + " is invalid");
+  Dir pd = TRY(root.MakeDirs(parent, 0755));
+  auto f = OpenInRoot(pd.fd(), leaf, O_PATH, 0, m.destination);
+  if (f) return f;
+  UniqueFd created = TRY(OpenInRoot(pd.fd(), leaf, O_CREAT | O_WRONLY, 0644, m.destination));
+  return OpenInRoot(pd.fd(), leaf, O_PATH, 0, m.destination);
+}
+
+Result<void> DoMount(const Dir& root, const PlannedMount& m) {
+  UniqueFd target = TRY(MakeMountPoint(root, m));
+  FdPath tp(target.get());
+  std::string what = m.destination;
+  if (m.options.bind) {
+    TRY(SysMount(m.source.c_str(), tp.c_str(), nullptr, m.options.flags & (MS_BIND | MS_REC),
+                 nullptr, "bind " + m.source + " on " + what));
+    if (m.options.NeedsRemount()) {
+      // Reopen: the old fd still points below the new mount.
+      UniqueFd now = TRY(OpenInRoot(root.fd(), m.destination, O_PATH, 0, what));
+      FdPath np(now.get());
+      TRY(SysMount(nullptr, np.c_str(), nullptr,
+                   MS_BIND | MS_REMOUNT | FlagsOf(now.get()) | (m.options.flags & ~MS_REC),
+                   nullptr, "remount " + what));
+    }
+  } else {
+    TRY(SysMount(m.source.c_str(), tp.c_str(), m.type.c_str(), m.options.flags,
+                 m.options.data.empty() ? nullptr : m.options.data.c_str(),
+                 m.type + " on " + what));
+  }
+  if (m.options.propagation) {
+    UniqueFd now = TRY(OpenInRoot(root.fd(), m.destination, O_PATH, 0, what));
+    FdPath np(now.get());
+    TRY(SysMount(nullptr, np.c_str(), nullptr, m.options.propagation, nullptr,
+                 "propagation of " + what));
+  }
+  return Ok();
+}
+
+struct DevNode {
+  const char* name;
+  unsigned major, minor;
+};
+constexpr DevNode kDevices[] = {{"null", 1, 3},    {"zero", 1, 5},    {"full", 1, 7},
+                                {"random", 1, 8},  {"urandom", 1, 9}, {"tty", 5, 0}};
+
+// Device nodes, /dev symlinks and /dev/console in the container's /dev.
+Result<void> SetupDev(const Dir& root, const std::string& console) {
+  auto devr = root.OpenDir("dev");
+  if (!devr) return Ok();  // no /dev in this rootfs and none mounted
+  Dir dev = std::move(*devr);
+  for (const DevNode& d : kDevices) {
+    if (mknodat(dev.fd(), d.name, S_IFCHR | 0666, makedev(d.major, d.minor)) == 0) {
+      fchmodat(dev.fd(), d.name, 0666, 0);
+      continue;
+    }
+    if (errno == EEXIST) continue;
+    // mknod is refused (no CAP_MKNOD, or a nodev mount): bind the host's node instead.
+    UniqueFd f = TRY(OpenInRoot(dev.fd(), d.name, O_CREAT | O_WRONLY, 0644, "/dev"));
+    f.reset();
+    UniqueFd t = TRY(OpenInRoot(dev.fd(), d.name, O_PATH, 0, "/dev"));
+    std::string host = std::string("/dev/") + d.name;
+    TRY(SysMount(host.c_str(), FdPath(t.get()).c_str(), nullptr, MS_BIND, nullptr,
+                 "bind " + host));
+  }
+  const std::pair<const char*, const char*> links[] = {
+      {"/proc/self/fd", "fd"},       {"/proc/self/fd/0", "stdin"},
+      {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
+      {"pts/ptmx", "ptmx"}};
+  for (const auto& [to, name] : links) {
+    if (symlinkat(to, dev.fd(), name) != 0 && errno != EEXIST)
+      return Error::FromErrno(errno, std::string("symlink /dev/") + name);
+  }
+  if (!console.empty()) {
+    UniqueFd f = TRY(OpenInRoot(dev.fd(), "console", O_CREAT | O_WRONLY, 0600, "/dev"));
+    f.reset();
+    UniqueFd t = TRY(OpenInRoot(dev.fd(), "console", O_PATH, 0, "/dev"));
+    // By name: the pty's fd belongs to the parent's mount namespace, which bind refuses.
+    TRY(SysMount(console.c_str(), FdPath(t.get()).c_str(), nullptr, MS_BIND, nullptr,
+                 "bind the terminal on /dev/console"));
+  }
+  return Ok();
+}
+
+Result<void> SwitchRoot(int root_fd, bool no_pivot) {
+  if (fchdir(root_fd) != 0) return Error::FromErrno(errno, "chdir into the rootfs");
+  if (!no_pivot) {
+    // pivot_root(".", ".") stacks the old root on top of the new one; detaching "." then
+    // removes the old root without needing a directory for it in the image.
+    if (syscall(SYS_pivot_root, ".", ".") != 0) return Error::FromErrno(errno, "pivot_root");
+    if (umount2(".", MNT_DETACH) != 0) return Error::FromErrno(errno, "umount the old root");
+  } else {
+    if (::mount(".", "/", nullptr, MS_MOVE, nullptr) != 0)
+      return Error::FromErrno(errno, "move the rootfs onto /");
+    if (chroot(".") != 0) return Error::FromErrno(errno, "chroot");
+  }
+  if (chdir("/") != 0) return Error::FromErrno(errno, "chdir /");
+  return Ok();
+}
+
+Result<void> MaskPaths(int root_fd, const std::vector<std::string>& paths) {
+  for (const std::string& p : paths) {
+    auto fd = OpenInRoot(root_fd, p, O_PATH, 0, "");
+    if (!fd) {
+      if (fd.error().code() == Errc::kNotFound) continue;
+      return std::move(fd).error().Wrap("mask " + p);
+    }
+    struct stat st;
+    if (fstat(fd->get(), &st) != 0) return Error::FromErrno(errno, "stat " + p);
+    FdPath t(fd->get());
+    if (S_ISDIR(st.st_mode)) {
+      TRY(SysMount("tmpfs", t.c_str(), "tmpfs", MS_RDONLY, "size=0", "tmpfs to mask " + p));
+    } else {
+      TRY(SysMount("/dev/null", t.c_str(), nullptr, MS_BIND, nullptr, "/dev/null to mask " + p));
+    }
+  }
+  return Ok();
+}
+
+Result<void> ReadonlyPaths(int root_fd, const std::vector<std::string>& paths) {
+  for (const std::string& p : paths) {
+    auto fd = OpenInRoot(root_fd, p, O_PATH, 0, "");
+    if (!fd) {
+      if (fd.error().code() == Errc::kNotFound) continue;
+      return std::move(fd).error().Wrap("read-only path " + p);
+    }
+    FdPath t(fd->get());
+    TRY(SysMount(t.c_str(), t.c_str(), nullptr, MS_BIND | MS_REC, nullptr, "bind " + p));
+    TRY(RemountReadonly(root_fd, p, MS_REC, p));
+  }
+  return Ok();
+}
+
+Result<void> ApplyRlimits(const std::vector<PlannedRlimit>& rls) {
+  for (const PlannedRlimit& r : rls) {
+    if (setrlimit(r.resource, &r.limit) == 0) continue;
+    int err = errno;
+    struct rlimit cur;
+    getrlimit(r.resource, &cur);
+    if (err == EPERM && r.limit.rlim_max > cur.rlim_max)
+      return Error(Errc::kPermission,
+                   "setrlimit " + r.name + ": cannot raise the hard limit from " +
+                       std::to_string(cur.rlim_max) + " to " + std::to_string(r.limit.rlim_max) +
+                       " (no CAP_SYS_RESOURCE here); ask for at most " +
+                       std::to_string(cur.rlim_max));
+    return Error::FromErrno(err, "setrlimit " + r.name);
+  }
+  return Ok();
+}
+
+using CapState = std::unique_ptr<std::remove_pointer_t<cap_t>, FnDeleter<cap_free>>;
+
+Result<void> ApplyUserAndCaps(const ProcessPlan& p) {
+  // Bounding set first: dropping needs CAP_SETPCAP, which the user switch may take away.
+  int last = static_cast<int>(cap_max_bits()) - 1;
+  for (int c = 0; c <= last; ++c) {
+    bool keep = false;
+    for (cap_value_t k : p.caps.bounding) keep |= (k == c);
+    if (!keep && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0 && errno != EINVAL)
+      return Error::FromErrno(errno, "drop capability " + std::to_string(c) + " from bounding set");
+  }
+  if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) return Error::FromErrno(errno, "PR_SET_KEEPCAPS");
+  if (setgroups(p.additional_gids.size(), p.additional_gids.data()) != 0)
+    return Error::FromErrno(errno, "setgroups");
+  if (setresgid(p.gid, p.gid, p.gid) != 0)
+    return Error::FromErrno(errno, "setresgid " + std::to_string(p.gid));
+  if (setresuid(p.uid, p.uid, p.uid) != 0)
+    return Error::FromErrno(errno, "setresuid " + std::to_string(p.uid));
+  CapState caps(cap_init());
+  if (!caps) return Error::FromErrno(errno, "cap_init");
+  auto set = [&](cap_flag_t flag, const std::vector<cap_value_t>& v) {
+    return v.empty() || cap_set_flag(caps.get(), flag, v.size(), v.data(), CAP_SET) == 0;
+  };
+  if (!set(CAP_EFFECTIVE, p.caps.effective) || !set(CAP_PERMITTED, p.caps.permitted) ||
+      !set(CAP_INHERITABLE, p.caps.inheritable))
+    return Error::FromErrno(errno, "cap_set_flag");
+  if (cap_set_proc(caps.get()) != 0) return Error::FromErrno(errno, "cap_set_proc");
+  if (!p.caps.ambient.empty()) {
+    for (cap_value_t c : p.caps.ambient)
+      if (cap_set_ambient(c, CAP_SET) != 0)
+        return Error::FromErrno(errno, std::string("raise ambient capability ") + cap_to_name(c));
+  }
+  if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) != 0) return Error::FromErrno(errno, "PR_SET_KEEPCAPS");
+  return Ok();
+}
+
+Result<void> SetupStdio(const ProcessPlan& p) {
+  if (p.terminal_fd >= 0) {
+    if (ioctl(p.terminal_fd, TIOCSCTTY, 0) != 0)
+      return Error::FromErrno(errno, "make the terminal the controlling terminal");
+    for (int i = 0; i < 3; ++i)
+      if (dup2(p.terminal_fd, i) < 0) return Error::FromErrno(errno, "dup2 terminal");
+    return Ok();
+  }
+  // Move the sources above 2 first, so that e.g. {out=2, err=1} does not clobber itself.
+  int tmp[3] = {-1, -1, -1};
+  for (int i = 0; i < 3; ++i) {
+    if (p.stdio[i] < 0) continue;
+    tmp[i] = fcntl(p.stdio[i], F_DUPFD_CLOEXEC, 3);
+    if (tmp[i] < 0) return Error::FromErrno(errno, "dup stdio fd " + std::to_string(p.stdio[i]));
+  }
+  for (int i = 0; i < 3; ++i)
+    if (tmp[i] >= 0 && dup2(tmp[i], i) < 0) return Error::FromErrno(errno, "dup2 stdio");
+  return Ok();
+}
+
+// execvpe in the container's PATH (from the spec's env, not ours). Returns only on failure.
+Error ExecProcess(const ProcessPlan& p) {
+  std::vector<char*> argv, envp;
+  for (const auto& a : p.args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  for (const auto& e : p.env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  const std::string& file = p.args[0];
+  if (file.find('/') != std::string::npos) {
+    execve(file.c_str(), argv.data(), envp.data());
+    int err = errno;
+    if (err == ENOENT)
+      return Error(Errc::kNotFound, "exec \"" + file + "\": no such file or directory");
+    return Error::FromErrno(err, "exec \"" + file + "\"");
+  }
+  bool saw_eacces = false;
+  std::string candidate;
+  size_t i = 0;
+  while (i <= p.path.size()) {
+    size_t j = p.path.find(':', i);
+    if (j == std::string::npos) j = p.path.size();
+    std::string_view dir(p.path.data() + i, j - i);
+    candidate.assign(dir.empty() ? "." : dir);
+    candidate += '/';
+    candidate += file;
+    execve(candidate.c_str(), argv.data(), envp.data());
+    if (errno == EACCES) {
+      saw_eacces = true;
+    } else if (errno != ENOENT && errno != ENOTDIR) {
+      return Error::FromErrno(errno, "exec \"" + candidate + "\"");
+    }
+    i = j + 1;
+  }
+  if (saw_eacces) return Error::FromErrno(EACCES, "exec \"" + file + "\"");
+  return Error(Errc::kNotFound, "exec \"" + file + "\": executable file not found in $PATH");
+}
+
+int ErrnoFor(const Error& e) {
+  if (e.sys_errno()) return e.sys_errno();
+  switch (e.code()) {
+    case Errc::kNotFound: return ENOENT;
+    case Errc::kPermission: return EACCES;
+    case Errc::kInvalidArgument: return EINVAL;
+    default: return EIO;
+  }
+}
+
+[[noreturn]] void Fail(Channel& ch, const Error& e) {
+  (void)ch.Send(Stage::kExecFailed, ErrnoFor(e), e.message());
+  _exit(e.code() == Errc::kNotFound ? 127 : 126);
+}
+
+// The process part shared by Run and Exec: rlimits, user, capabilities, no_new_privs, cwd,
+// stdio, fds, exec.
+Result<void> PrepareProcess(const ProcessPlan& p) {
+  TRY(ApplyRlimits(p.rlimits));
+  TRY(ApplyUserAndCaps(p));
+  if (p.no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+    return Error::FromErrno(errno, "PR_SET_NO_NEW_PRIVS");
+  if (chdir(p.cwd.c_str()) != 0) return Error::FromErrno(errno, "chdir to cwd " + p.cwd);
+  TRY(SetupStdio(p));
+  // Every fd above stderr (the channel included) closes at execve: no host fd leaks in.
+  if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+    return Error::FromErrno(errno, "close_range");
+  umask(022);
+  return Ok();
+}
+
+Result<void> InitSteps(const InitConfig& c) {
+  if (setsid() < 0) return Error::FromErrno(errno, "setsid");
+  if (c.die_with_parent && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
+    return Error::FromErrno(errno, "PR_SET_PDEATHSIG");
+  for (const auto& [fd, type] : c.join_ns)
+    if (setns(fd, type) != 0) return Error::FromErrno(errno, "setns");
+  if (c.new_cgroupns && unshare(CLONE_NEWCGROUP) != 0)
+    return Error::FromErrno(errno, "unshare the cgroup namespace");
+  if (c.new_uts && !c.hostname.empty() &&
+      sethostname(c.hostname.data(), c.hostname.size()) != 0)
+    return Error::FromErrno(errno, "sethostname " + c.hostname);
+  umask(0);
+  TRY(SysMount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr, "/ rprivate"));
+  TRY(SysMount(c.rootfs.c_str(), c.rootfs.c_str(), nullptr, MS_BIND | MS_REC, nullptr,
+               "bind the rootfs " + c.rootfs + " on itself"));
+  Dir root = TRY(Dir::Open(c.rootfs));
+  bool has_dev = false;
+  for (const PlannedMount& m : c.mounts) {
+    TRY(DoMount(root, m));
+    if (m.destination == "/dev") has_dev = true;
+  }
+  if (has_dev) TRY(SetupDev(root, c.process.terminal_path));
+  TRY(SwitchRoot(root.fd(), c.no_pivot));
+  UniqueFd slash(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!slash) return Error::FromErrno(errno, "open / of the container");
+  TRY(MaskPaths(slash.get(), c.masked_paths));
+  TRY(ReadonlyPaths(slash.get(), c.readonly_paths));
+  if (c.root_readonly) TRY(RemountReadonly(slash.get(), "/", 0, "/"));
+  return PrepareProcess(c.process);
+}
+
+}  // namespace
+
+[[noreturn]] void RunInit(const InitConfig& cfg, Channel& ch) {
+  auto go = ch.Expect(Stage::kStart);
+  if (!go) _exit(126);
+  if (auto r = InitSteps(cfg); !r) Fail(ch, r.error());
+  if (auto r = ch.Send(Stage::kReadyToExec); !r) _exit(126);
+  Fail(ch, ExecProcess(cfg.process));
+}
+
+[[noreturn]] void RunExecInit(const std::vector<std::pair<int, int>>& join_ns,
+                              const ProcessPlan& p, Channel& ch) {
+  auto go = ch.Expect(Stage::kStart);
+  if (!go) _exit(126);
+  if (setsid() < 0) Fail(ch, Error::FromErrno(errno, "setsid"));
+  for (const auto& [fd, type] : join_ns)
+    if (setns(fd, type) != 0) Fail(ch, Error::FromErrno(errno, "setns into the container"));
+  if (auto r = PrepareProcess(p); !r) Fail(ch, r.error());
+  if (auto r = ch.Send(Stage::kReadyToExec); !r) _exit(126);
+  Fail(ch, ExecProcess(p));
+}
+
+// --- Parent side: planning ---
+
+namespace {
+
+struct RlimitName {
+  const char* name;
+  int resource;
+};
+constexpr RlimitName kRlimits[] = {
+    {"RLIMIT_CPU", RLIMIT_CPU},         {"RLIMIT_FSIZE", RLIMIT_FSIZE},
+    {"RLIMIT_DATA", RLIMIT_DATA},       {"RLIMIT_STACK", RLIMIT_STACK},
+    {"RLIMIT_CORE", RLIMIT_CORE},       {"RLIMIT_RSS", RLIMIT_RSS},
+    {"RLIMIT_NPROC", RLIMIT_NPROC},     {"RLIMIT_NOFILE", RLIMIT_NOFILE},
+    {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK}, {"RLIMIT_AS", RLIMIT_AS},
+    {"RLIMIT_LOCKS", RLIMIT_LOCKS},     {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+    {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE}, {"RLIMIT_NICE", RLIMIT_NICE},
+    {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},   {"RLIMIT_RTTIME", RLIMIT_RTTIME},
+};
+
+Result<std::vector<cap_value_t>> CapValues(const std::vector<std::string>& names,
+                                           const char* set) {
+  std::vector<cap_value_t> out;
+  for (const std::string& n : names) {
+    cap_value_t v;
+    std::string lower = n;
+    for (char& ch : lower) ch = static_cast<char>(tolower(ch));
+    if (cap_from_name(lower.c_str(), &v) != 0)
+      return Error(Errc::kInvalidArgument,
+                   std::string("process.capabilities.") + set + ": unknown capability " + n);
+    if (v >= static_cast<cap_value_t>(cap_max_bits())) continue;  // unknown to this kernel
+    out.push_back(v);
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<ProcessPlan> PlanProcess(const oci::Process& p, const oci::Capabilities& caps,
+                                bool no_new_privs) {
+  ProcessPlan plan;
+  if (p.args.empty()) return Error(Errc::kInvalidArgument, "process.args is empty");
+  for (const oci::Rlimit& r : p.rlimits) {
+    const RlimitName* found = nullptr;
+    for (const RlimitName& n : kRlimits)
+      if (r.type == n.name) found = &n;
+    if (!found) return Error(Errc::kInvalidArgument, "process.rlimits: unknown type " + r.type);
+    if (r.soft > r.hard)
+      return Error(Errc::kInvalidArgument, "process.rlimits: " + r.type + " soft limit " +
+                                               std::to_string(r.soft) + " is above its hard limit " +
+                                               std::to_string(r.hard));
+    plan.rlimits.push_back({r.type, found->resource, {r.soft, r.hard}});
+  }
+  plan.uid = p.user.uid;
+  plan.gid = p.user.gid;
+  plan.additional_gids.assign(p.user.additional_gids.begin(), p.user.additional_gids.end());
+  plan.caps.bounding = TRY(CapValues(caps.bounding, "bounding"));
+  plan.caps.effective = TRY(CapValues(caps.effective, "effective"));
+  plan.caps.permitted = TRY(CapValues(caps.permitted, "permitted"));
+  plan.caps.inheritable = TRY(CapValues(caps.inheritable, "inheritable"));
+  plan.caps.ambient = TRY(CapValues(caps.ambient, "ambient"));
+  plan.no_new_privs = no_new_privs;
+  plan.cwd = p.cwd.empty() ? "/" : p.cwd;
+  plan.args = p.args;
+  plan.env = p.env;
+  plan.path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  for (const std::string& e : p.env)
+    if (StartsWith(e, "PATH=")) plan.path = e.substr(5);
+  return plan;
+}
+
+Result<InitConfig> PlanInit(const oci::RuntimeSpec& spec, const RunOptions& opts,
+                            bool cgroup_v2) {
+  InitConfig c;
+  c.cgroup_v2 = cgroup_v2;
+  c.process = TRY(PlanProcess(spec.process, spec.process.capabilities,
+                              spec.process.no_new_privileges));
+  if (spec.root.path.empty() || spec.root.path[0] != '/')
+    return Error(Errc::kInvalidArgument,
+                 "root.path \"" + spec.root.path + "\" must be an absolute path");
+  c.rootfs = spec.root.path;
+  c.root_readonly = spec.root.readonly;
+  c.no_pivot = opts.no_pivot;
+  c.die_with_parent = opts.die_with_parent;
+  c.hostname = spec.hostname;
+  for (const oci::Namespace& n : spec.linux.namespaces) {
+    if (!n.path.empty()) continue;
+    if (n.type == "uts") c.new_uts = true;
+    if (n.type == "network") c.new_net = true;
+    if (n.type == "cgroup") c.new_cgroupns = true;
+  }
+  for (const oci::Mount& m : spec.mounts) {
+    if (m.destination.empty() || m.destination[0] != '/')
+      return Error(Errc::kInvalidArgument,
+                   "mount destination \"" + m.destination + "\" must be absolute");
+    PlannedMount pm;
+    pm.destination = m.destination;
+    pm.source = m.source;
+    pm.type = m.type;
+    pm.options = ParseMountOptions(m.type, m.options);
+    if (m.type == "cgroup" || m.type == "cgroup2") {
+      // cgroup2 hosts give the container the cgroupfs; on v1 the container sees none (no
+      // view of the host's controller trees).
+      if (!cgroup_v2) continue;
+      pm.type = "cgroup2";
+      pm.source = "cgroup";
+    }
+    if (m.type == "sysfs" && !c.new_net) {
+      // sysfs shows the mounting process's network namespace: with the host network, bind
+      // the host's /sys read-only instead.
+      pm.type.clear();
+      pm.source = "/sys";
+      pm.options = ParseMountOptions("bind", {"rbind", "ro", "nosuid", "noexec", "nodev"});
+    }
+    if (pm.options.bind) {
+      struct stat st;
+      if (stat(pm.source.c_str(), &st) != 0)
+        return Error::FromErrno(errno, "bind mount source " + pm.source + " for " +
+                                           m.destination);
+      pm.source_is_file = !S_ISDIR(st.st_mode);
+      pm.type.clear();
+    }
+    c.mounts.push_back(std::move(pm));
+  }
+  c.masked_paths = spec.linux.masked_paths;
+  c.readonly_paths = spec.linux.readonly_paths;
+  return c;
+}
+
+}  // namespace shale::runtime

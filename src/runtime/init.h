@@ -1,0 +1,83 @@
+// The container's init child: everything it needs is computed by the parent before clone
+// (InitConfig), so the child only executes a flat list of steps (crun's
+// container_init_setup) and reports failure through the stage channel.
+#pragma once
+
+#include <sys/capability.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "oci/runtime_spec.h"
+#include "runtime/channel.h"
+#include "runtime/mount_options.h"
+#include "runtime/runtime.h"
+
+namespace shale::runtime {
+
+struct PlannedMount {
+  std::string destination;  // inside the rootfs
+  std::string source;
+  std::string type;         // empty for binds
+  MountOptions options;
+  bool source_is_file = false;  // binds of a file need a file as mount point
+};
+
+struct PlannedRlimit {
+  std::string name;
+  int resource;
+  struct rlimit limit;
+};
+
+struct Caps {
+  std::vector<cap_value_t> bounding, effective, permitted, inheritable, ambient;
+};
+
+// What the process part of a spec (Run and Exec) becomes.
+struct ProcessPlan {
+  std::vector<PlannedRlimit> rlimits;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> additional_gids;
+  Caps caps;
+  bool no_new_privs = false;
+  std::string cwd = "/";
+  std::vector<std::string> args;
+  std::vector<std::string> env;
+  std::string path;          // PATH from env, for the executable lookup
+  int stdio[3] = {-1, -1, -1};
+  int terminal_fd = -1;      // pty slave: becomes the controlling terminal and stdio
+  std::string terminal_path; // its /dev/pts/N on the host, bound on the container's /dev/console
+};
+
+struct InitConfig {
+  // Namespaces joined by path (setns in the child); pid is joined by the parent.
+  std::vector<std::pair<int, int>> join_ns;  // fd, CLONE_NEW*
+  bool new_uts = false, new_net = false, new_cgroupns = false;
+  bool die_with_parent = true;
+  std::string hostname;
+  std::string rootfs;
+  bool root_readonly = false;
+  bool no_pivot = false;
+  std::vector<PlannedMount> mounts;
+  bool cgroup_v2 = false;
+  std::vector<std::string> masked_paths, readonly_paths;
+  ProcessPlan process;
+};
+
+// Builds the ProcessPlan: resolves capability and rlimit names. kInvalidArgument naming the
+// bad value. Runs in the parent.
+Result<ProcessPlan> PlanProcess(const oci::Process& p, const oci::Capabilities& caps,
+                                bool no_new_privs);
+Result<InitConfig> PlanInit(const oci::RuntimeSpec& spec, const RunOptions& opts,
+                            bool cgroup_v2);
+
+// Child side. Never return: exec or _exit after reporting on `ch`.
+[[noreturn]] void RunInit(const InitConfig& cfg, Channel& ch);
+// Exec's child: it is already in the container's namespaces.
+[[noreturn]] void RunExecInit(const std::vector<std::pair<int, int>>& join_ns,
+                              const ProcessPlan& p, Channel& ch);
+
+}  // namespace shale::runtime
