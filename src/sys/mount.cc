@@ -96,8 +96,7 @@ Error FsError(int err, const std::string& what, int fsfd) {
 }
 
 // Result of trying the new API: nullopt means "use mount(2)" (kernel too old).
-std::optional<Result<void>> MountOverlayNewApi(const OverlaySpec& spec,
-                                                const std::string& target) {
+std::optional<Result<void>> MountOverlayNewApi(const OverlaySpec& spec, const std::string& target) {
   const std::string what = "mount overlay at " + target;
   int raw = SysFsopen("overlay", FSOPEN_CLOEXEC);
   if (raw < 0) {
@@ -151,8 +150,9 @@ std::optional<Result<void>> MountOverlayNewApi(const OverlaySpec& spec,
   return Result<void>(Ok());
 }
 
-std::string OverlayData(const std::vector<std::string>& extra, const std::vector<std::string>& lowers,
-                        const std::string& upper, const std::string& work) {
+std::string OverlayData(const std::vector<std::string>& extra,
+                        const std::vector<std::string>& lowers, const std::string& upper,
+                        const std::string& work) {
   std::string data;
   for (const auto& o : extra) data += o + ",";
   data += "lowerdir=" + Join(lowers, ":");
@@ -181,9 +181,8 @@ Result<void> MountIn(const std::string& dir, const std::string& target, unsigned
     // Nothing sane to do but report: the mount itself is done or not as rc says.
   }
   if (rc != 0)
-    return Error::FromErrno(err, "mount overlay at " + target + " (" +
-                                     std::to_string(data.size()) + " bytes of options, from " +
-                                     dir + ")");
+    return Error::FromErrno(err, "mount overlay at " + target + " (" + std::to_string(data.size()) +
+                                     " bytes of options, from " + dir + ")");
   return Ok();
 }
 
@@ -213,7 +212,9 @@ Result<void> MountOverlayLegacy(const OverlaySpec& spec, const std::string& targ
   if (shared) {
     std::vector<std::string> stripped;
     for (const auto& s : spec.short_lowers) stripped.push_back(s.substr(prefix.size() + 1));
-    auto up = [](const std::string& rel) { return rel.empty() || rel[0] == '/' ? rel : "../" + rel; };
+    auto up = [](const std::string& rel) {
+      return rel.empty() || rel[0] == '/' ? rel : "../" + rel;
+    };
     data = OverlayData(spec.extra_options, stripped, up(upper), up(work));
     if (data.size() <= kMountDataMax)
       return MountIn(spec.short_base + "/" + prefix, target, flags, data);
@@ -240,17 +241,28 @@ ParsedOptions ParseOptions(const std::vector<std::string>& options) {
     unsigned long flag;
   };
   static const Flag kFlags[] = {
-      {"ro", false, MS_RDONLY},       {"rw", true, MS_RDONLY},
-      {"nosuid", false, MS_NOSUID},   {"suid", true, MS_NOSUID},
-      {"nodev", false, MS_NODEV},     {"dev", true, MS_NODEV},
-      {"noexec", false, MS_NOEXEC},   {"exec", true, MS_NOEXEC},
-      {"sync", false, MS_SYNCHRONOUS}, {"async", true, MS_SYNCHRONOUS},
-      {"relatime", false, MS_RELATIME}, {"norelatime", true, MS_RELATIME},
-      {"strictatime", false, MS_STRICTATIME}, {"nostrictatime", true, MS_STRICTATIME},
-      {"noatime", false, MS_NOATIME}, {"atime", true, MS_NOATIME},
-      {"nodiratime", false, MS_NODIRATIME}, {"diratime", true, MS_NODIRATIME},
-      {"dirsync", false, MS_DIRSYNC}, {"mand", false, MS_MANDLOCK},
-      {"nomand", true, MS_MANDLOCK},  {"silent", false, MS_SILENT},
+      {"ro", false, MS_RDONLY},
+      {"rw", true, MS_RDONLY},
+      {"nosuid", false, MS_NOSUID},
+      {"suid", true, MS_NOSUID},
+      {"nodev", false, MS_NODEV},
+      {"dev", true, MS_NODEV},
+      {"noexec", false, MS_NOEXEC},
+      {"exec", true, MS_NOEXEC},
+      {"sync", false, MS_SYNCHRONOUS},
+      {"async", true, MS_SYNCHRONOUS},
+      {"relatime", false, MS_RELATIME},
+      {"norelatime", true, MS_RELATIME},
+      {"strictatime", false, MS_STRICTATIME},
+      {"nostrictatime", true, MS_STRICTATIME},
+      {"noatime", false, MS_NOATIME},
+      {"atime", true, MS_NOATIME},
+      {"nodiratime", false, MS_NODIRATIME},
+      {"diratime", true, MS_NODIRATIME},
+      {"dirsync", false, MS_DIRSYNC},
+      {"mand", false, MS_MANDLOCK},
+      {"nomand", true, MS_MANDLOCK},
+      {"silent", false, MS_SILENT},
   };
   static const Flag kPropagation[] = {
       {"private", false, MS_PRIVATE},       {"rprivate", false, MS_PRIVATE | MS_REC},
@@ -263,8 +275,10 @@ ParsedOptions ParseOptions(const std::vector<std::string>& options) {
     bool known = false;
     for (const Flag& f : kFlags) {
       if (opt == f.name) {
-        if (f.clear) p.flags &= ~f.flag;
-        else p.flags |= f.flag;
+        if (f.clear)
+          p.flags &= ~f.flag;
+        else
+          p.flags |= f.flag;
         known = true;
         break;
       }
@@ -324,17 +338,16 @@ Result<void> Mount(const MountSpec& spec) {
   const char* type = p.bind || spec.type.empty() ? nullptr : spec.type.c_str();
   const char* source = spec.source.empty() ? nullptr : spec.source.c_str();
   // A bare propagation change ("rprivate" on an existing mount) needs no first call.
-  bool only_propagation = p.propagation && spec.type.empty() && spec.source.empty() &&
-                          !p.remount && p.flags == 0 && p.data.empty();
+  bool only_propagation = p.propagation && spec.type.empty() && spec.source.empty() && !p.remount &&
+                          p.flags == 0 && p.data.empty();
   if (!only_propagation) {
     // MS_BIND ignores MS_RDONLY and the other per-mount flags on the first call (unless
     // remounting), so a read-only bind takes a second MS_REMOUNT|MS_BIND call.
     if (::mount(source ? source : "none", spec.target.c_str(), type, p.flags,
                 data.empty() ? nullptr : data.c_str()) != 0)
       return Error::FromErrno(errno, what);
-    unsigned long per_mount = p.flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC |
-                                         MS_NOATIME | MS_NODIRATIME | MS_RELATIME |
-                                         MS_STRICTATIME);
+    unsigned long per_mount = p.flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME |
+                                         MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME);
     if (p.bind && !p.remount && per_mount) {
       if (::mount(nullptr, spec.target.c_str(), nullptr, MS_REMOUNT | MS_BIND | per_mount,
                   nullptr) != 0) {
@@ -363,8 +376,7 @@ namespace {
 
 std::optional<uint64_t> MountIdOf(const std::string& path) {
   struct statx stx;
-  if (statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_MNT_ID, &stx) !=
-      0)
+  if (statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_MNT_ID, &stx) != 0)
     return std::nullopt;
   if (!(stx.stx_mask & STATX_MNT_ID)) return std::nullopt;
   return stx.stx_mnt_id;

@@ -13,9 +13,9 @@
 namespace shale::sys {
 namespace {
 
-#define ASSERT_OK(expr)                                               \
-  do {                                                                \
-    auto&& r_ = (expr);                                               \
+#define ASSERT_OK(expr)                                                   \
+  do {                                                                    \
+    auto&& r_ = (expr);                                                   \
     ASSERT_TRUE(r_.has_value()) << #expr << ": " << r_.error().message(); \
   } while (0)
 
@@ -128,8 +128,7 @@ TEST_F(MountTest, MountErrorNamesTarget) {
   auto r = Mount({"bind", tmp_.path() + "/nope", Dir("t"), {}});
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code(), Errc::kNotFound);
-  EXPECT_NE(r.error().message().find(tmp_.path() + "/t"), std::string::npos)
-      << r.error().message();
+  EXPECT_NE(r.error().message().find(tmp_.path() + "/t"), std::string::npos) << r.error().message();
 }
 
 TEST_F(MountTest, ScopedMountDetachesOnDestructionAndMoveAssign) {
@@ -209,8 +208,8 @@ TEST_P(OverlayMountTest, LongStackUsesShortNames) {
   OverlaySpec spec;
   spec.short_base = base;
   for (int i = 0; i < 80; i++) {
-    std::string name = "layer-with-a-rather-long-directory-name-to-overflow-a-page-" +
-                       std::to_string(i) + "/diff";
+    std::string name =
+        "layer-with-a-rather-long-directory-name-to-overflow-a-page-" + std::to_string(i) + "/diff";
     std::string diff = Dir("base/" + name);
     Touch(diff + "/f" + std::to_string(i), std::to_string(i));
     std::string link = "L" + std::to_string(i);

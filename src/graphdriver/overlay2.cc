@@ -1,0 +1,353 @@
+#include "graphdriver/overlay2.h"
+
+#include <fcntl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "graphdriver/graph_driver.h"
+#include "util/fs.h"
+#include "util/strings.h"
+
+namespace shale::graph {
+namespace overlay2 {
+
+std::string NewShortName() {
+  unsigned char bytes[16];
+  size_t got = 0;
+  while (got < sizeof bytes) {
+    ssize_t n = getrandom(bytes + got, sizeof bytes - got, 0);
+    if (n > 0) got += n;
+  }
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (unsigned char b : bytes) {
+    acc = (acc << 8) | b;
+    bits += 8;
+    while (bits >= 5) {
+      out += kAlphabet[(acc >> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += kAlphabet[(acc << (5 - bits)) & 31];
+  return out;  // 128 bits -> 26 characters (Docker trims the "=" padding the same way)
+}
+
+bool ValidLayerId(std::string_view id) {
+  return !id.empty() && id.size() <= 255 && id.find('/') == std::string_view::npos &&
+         id.front() != '.' && id != "l" && id.find('\0') == std::string_view::npos;
+}
+
+}  // namespace overlay2
+
+namespace {
+
+using overlay2::ValidLayerId;
+constexpr long kOverlayfsMagic = 0x794c7630;
+
+// What the driver knows of one layer from its files.
+struct LayerFiles {
+  std::string link;                // short name
+  std::vector<std::string> lower;  // "l/XXX", top first; empty for a base layer
+  bool committed = false;
+};
+
+class Overlay2 : public GraphDriver {
+ public:
+  Overlay2(std::string root, std::vector<std::string> options)
+      : root_(std::move(root)), options_(std::move(options)) {}
+
+  std::string_view Name() const override { return "overlay2"; }
+  std::string Root() const override { return root_; }
+
+  Result<void> Create(std::string_view id, std::string_view parent, LayerKind kind) override;
+  bool Exists(std::string_view id) const override {
+    return ValidLayerId(id) && IsDirectory(Path(id)) && PathExists(Path(id) + "/link");
+  }
+  Result<Dir> OpenDiffDir(std::string_view id) const override {
+    TRY(CheckExists(id));
+    return Dir::Open(DiffPath(id));
+  }
+  std::string DiffPath(std::string_view id) const override { return Path(id) + "/diff"; }
+  Result<sys::OverlaySpec> MountSpecFor(std::string_view id) const override;
+  Result<std::string> Mount(std::string_view id) override;
+  Result<void> Unmount(std::string_view id) override;
+  Result<LayerInfo> Stat(std::string_view id) const override;
+  Result<void> Remove(std::string_view id) override;
+  Result<std::map<std::string, std::string>> Metadata(std::string_view id) const override;
+
+ private:
+  std::string Path(std::string_view id) const { return root_ + "/" + std::string(id); }
+  Result<void> CheckExists(std::string_view id) const {
+    if (!ValidLayerId(id))
+      return Error(Errc::kInvalidArgument,
+                   "overlay2: invalid layer id \"" + std::string(id) + "\"");
+    if (!Exists(id))
+      return Error(Errc::kNotFound, "overlay2: layer " + std::string(id) + " does not exist");
+    return Ok();
+  }
+  Result<LayerFiles> ReadLayer(std::string_view id) const;
+  // "l/XXX" -> the layer id its link points at ("../<id>/diff").
+  Result<std::string> IdOfShortLink(std::string_view short_lower, std::string_view of) const;
+
+  std::string root_;
+  std::vector<std::string> options_;
+};
+
+Result<LayerFiles> Overlay2::ReadLayer(std::string_view id) const {
+  TRY(CheckExists(id));
+  LayerFiles f;
+  std::string dir = Path(id);
+  f.link = std::string(Trim(TRY(ReadFile(dir + "/link"))));
+  if (f.link.empty() || f.link.find('/') != std::string::npos)
+    return Error(Errc::kCorrupt, "overlay2: " + dir + "/link is empty or invalid");
+  if (PathExists(dir + "/lower")) {
+    std::string lower(Trim(TRY(ReadFile(dir + "/lower"))));
+    if (!lower.empty()) f.lower = Split(lower, ':');
+    for (const auto& l : f.lower) {
+      if (!StartsWith(l, "l/") || l.size() <= 2 || l.find('/', 2) != std::string::npos)
+        return Error(Errc::kCorrupt,
+                     "overlay2: " + dir + "/lower has an invalid entry \"" + l + "\"");
+    }
+  }
+  f.committed = PathExists(dir + "/committed");
+  return f;
+}
+
+Result<std::string> Overlay2::IdOfShortLink(std::string_view short_lower,
+                                            std::string_view of) const {
+  std::string link = root_ + "/" + std::string(short_lower);
+  char buf[4096];
+  ssize_t n = readlink(link.c_str(), buf, sizeof buf - 1);
+  auto corrupt = [&](std::string why) {
+    return Error(Errc::kCorrupt, "overlay2: layer " + std::string(of) + ": short link " + link +
+                                     " " + why +
+                                     "; the store is damaged: remove the layer and "
+                                     "import its image again");
+  };
+  if (n < 0) return corrupt(std::string("is unreadable: ") + strerror(errno));
+  std::string target(buf, n);
+  // Docker writes "../<id>/diff".
+  if (!StartsWith(target, "../") || !EndsWith(target, "/diff")) return corrupt("-> " + target);
+  std::string pid = target.substr(3, target.size() - 3 - 5);
+  if (!ValidLayerId(pid)) return corrupt("-> " + target);
+  return pid;
+}
+
+Result<void> Overlay2::Create(std::string_view id, std::string_view parent, LayerKind kind) {
+  const std::string sid(id), sparent(parent);
+  const std::string what = "overlay2: create layer " + sid;
+  if (!ValidLayerId(id)) return Error(Errc::kInvalidArgument, what + ": invalid layer id");
+  if (PathExists(Path(id))) return Error(Errc::kAlreadyExists, what + ": it already exists");
+  std::string lower;
+  if (!parent.empty()) {
+    if (!ValidLayerId(parent) || !Exists(parent))
+      return Error(Errc::kNotFound, what + ": parent layer " + sparent + " does not exist");
+    LayerFiles pf = TRY(ReadLayer(parent).Wrap(what));
+    lower = "l/" + pf.link;
+    for (const auto& l : pf.lower) lower += ":" + l;
+  }
+  TRY(MakeDirsAbs(root_ + "/l", 0700).Wrap(what));
+
+  // Build under a temporary name; nothing under <id> or l/ is visible until complete.
+  ScopedTempDir tmp = TRY(ScopedTempDir::Make(root_, ".tmp-" + sid + "-").Wrap(what));
+  const std::string& t = tmp.path();
+  if (chmod(t.c_str(), 0701) != 0) return Error::FromErrno(errno, what + ": chmod " + t);
+  if (mkdir((t + "/diff").c_str(), 0755) != 0)
+    return Error::FromErrno(errno, what + ": mkdir " + t + "/diff");
+  std::string link;
+  for (int i = 0;; i++) {
+    link = overlay2::NewShortName();
+    if (!PathExists(root_ + "/l/" + link)) break;
+    if (i > 16) return Error(Errc::kInternal, what + ": no free short name in " + root_ + "/l");
+  }
+  TRY(WriteFileAtomic(t + "/link", link, 0644).Wrap(what));
+  if (!parent.empty()) {
+    TRY(WriteFileAtomic(t + "/lower", lower, 0644).Wrap(what));
+    if (mkdir((t + "/work").c_str(), 0700) != 0)
+      return Error::FromErrno(errno, what + ": mkdir " + t + "/work");
+  }
+  // Image and init layers are read-only once made: Docker's `committed` marks exactly that.
+  if (kind != LayerKind::kContainer) TRY(WriteFileAtomic(t + "/committed", "", 0600).Wrap(what));
+  TRY(FsyncPath(t).Wrap(what));
+
+  // The short link goes first: a crash then leaves at worst a dangling link, never a layer
+  // without its link.
+  std::string link_path = root_ + "/l/" + link;
+  if (symlink(("../" + sid + "/diff").c_str(), link_path.c_str()) != 0)
+    return Error::FromErrno(errno, what + ": symlink " + link_path);
+  if (renameat2(AT_FDCWD, t.c_str(), AT_FDCWD, Path(id).c_str(), RENAME_NOREPLACE) != 0) {
+    int err = errno;
+    unlink(link_path.c_str());
+    if (err == EEXIST) return Error(Errc::kAlreadyExists, what + ": it already exists");
+    return Error::FromErrno(err, what + ": rename " + t + " -> " + Path(id));
+  }
+  tmp.Release();
+  (void)FsyncPath(root_);
+  (void)FsyncPath(root_ + "/l");
+  if (!parent.empty() && !PathExists(Path(parent) + "/committed"))
+    TRY(WriteFileAtomic(Path(parent) + "/committed", "", 0600).Wrap(what));
+  return Ok();
+}
+
+Result<sys::OverlaySpec> Overlay2::MountSpecFor(std::string_view id) const {
+  const std::string what = "overlay2: layer " + std::string(id);
+  LayerFiles f = TRY(ReadLayer(id));
+  sys::OverlaySpec spec;
+  spec.short_base = root_;
+  spec.extra_options = options_;
+  if (f.committed) {  // read-only view: this layer's own diff on top of its parents
+    spec.lowers.push_back(DiffPath(id));
+    spec.short_lowers.push_back("l/" + f.link);
+  } else {
+    spec.upper = DiffPath(id);
+    if (!f.lower.empty()) spec.work = Path(id) + "/work";
+  }
+  for (const auto& l : f.lower) {
+    std::string pid = TRY(IdOfShortLink(l, id));
+    spec.lowers.push_back(DiffPath(pid));
+    spec.short_lowers.push_back(l);
+  }
+  return spec;
+}
+
+Result<std::string> Overlay2::Mount(std::string_view id) {
+  const std::string what = "mount layer " + std::string(id);
+  sys::OverlaySpec spec = TRY(MountSpecFor(id).Wrap(what));
+  std::string merged = Path(id) + "/merged";
+  if (sys::IsMountPoint(merged)) return merged;
+  if (mkdir(merged.c_str(), 0700) != 0 && errno != EEXIST)
+    return Error::FromErrno(errno, what + ": mkdir " + merged);
+  Result<void> r;
+  if (spec.upper.empty() && spec.lowers.size() == 1) {
+    // A base layer alone: overlay needs two lowers without an upper, so bind it read-only.
+    r = sys::Mount({"bind", spec.lowers[0], merged, {"bind", "ro"}});
+  } else if (spec.lowers.empty()) {
+    // A writable layer with no parent (a container on an empty image): its diff is the view.
+    r = sys::Mount({"bind", spec.upper, merged, {"bind"}});
+  } else {
+    r = sys::MountOverlay(spec, merged);
+  }
+  if (!r) {
+    rmdir(merged.c_str());
+    return std::move(r).error().Wrap(what);
+  }
+  return merged;
+}
+
+Result<void> Overlay2::Unmount(std::string_view id) {
+  if (!ValidLayerId(id))
+    return Error(Errc::kInvalidArgument, "overlay2: invalid layer id \"" + std::string(id) + "\"");
+  std::string merged = Path(id) + "/merged";
+  // Docker detaches (MNT_DETACH) so that a straggling process cannot wedge the driver.
+  for (int i = 0; i < 16 && sys::IsMountPoint(merged); i++)
+    TRY(sys::Unmount(merged, /*lazy=*/true).Wrap("unmount layer " + std::string(id)));
+  if (rmdir(merged.c_str()) != 0 && errno != ENOENT)
+    return Error::FromErrno(errno, "unmount layer " + std::string(id) + ": rmdir " + merged);
+  return Ok();
+}
+
+Result<LayerInfo> Overlay2::Stat(std::string_view id) const {
+  LayerFiles f = TRY(ReadLayer(id));
+  LayerInfo info;
+  info.id = std::string(id);
+  for (const auto& l : f.lower) info.chain.push_back(TRY(IdOfShortLink(l, id)));
+  if (!info.chain.empty()) info.parent = info.chain.front();
+  return info;
+}
+
+Result<void> Overlay2::Remove(std::string_view id) {
+  const std::string sid(id);
+  const std::string what = "overlay2: remove layer " + sid;
+  if (!ValidLayerId(id)) return Error(Errc::kInvalidArgument, what + ": invalid layer id");
+  if (!PathExists(Path(id))) return Ok();
+  if (sys::IsMountPoint(Path(id) + "/merged"))
+    return Error(Errc::kBusy, what + ": it is mounted at " + Path(id) +
+                                  "/merged; unmount it (stop its container) first");
+  std::string link;
+  if (auto l = ReadFile(Path(id) + "/link")) link = std::string(Trim(*l));
+  if (!link.empty()) {
+    // A child's `lower` starts with its parent's short link.
+    std::string mine = "l/" + link;
+    auto names = TRY(ListDir(root_).Wrap(what));
+    for (const auto& n : names) {
+      if (n == sid || !ValidLayerId(n)) continue;
+      auto lower = ReadFile(Path(n) + "/lower");
+      if (!lower) continue;
+      std::string_view first = Trim(*lower);
+      first = first.substr(0, first.find(':'));
+      if (first == mine)
+        return Error(Errc::kBusy, what + ": layer " + n + " is built on it; remove that first");
+    }
+  }
+  // Rename away first so the layer vanishes at once; the slow delete happens after.
+  std::string doomed = root_ + "/.rm-" + sid + "-" + overlay2::NewShortName();
+  TRY(RenameAbs(Path(id), doomed).Wrap(what));
+  if (!link.empty()) {
+    std::string lp = root_ + "/l/" + link;
+    if (unlink(lp.c_str()) != 0 && errno != ENOENT)
+      return Error::FromErrno(errno, what + ": unlink " + lp);
+  }
+  TRY(RemoveTreeAbs(doomed).Wrap(what));
+  return Ok();
+}
+
+Result<std::map<std::string, std::string>> Overlay2::Metadata(std::string_view id) const {
+  LayerFiles f = TRY(ReadLayer(id));
+  std::map<std::string, std::string> m;
+  m["UpperDir"] = DiffPath(id);
+  m["MergedDir"] = Path(id) + "/merged";
+  m["WorkDir"] = Path(id) + "/work";
+  std::vector<std::string> lowers;
+  for (const auto& l : f.lower) lowers.push_back(DiffPath(TRY(IdOfShortLink(l, id))));
+  if (!lowers.empty()) m["LowerDir"] = Join(lowers, ":");
+  return m;
+}
+
+bool OverlayAvailable() {
+  if (auto fs = ReadFile("/proc/filesystems"))
+    if (fs->find("\toverlay\n") != std::string::npos) return true;
+  return PathExists("/sys/module/overlay");
+}
+
+}  // namespace
+
+Result<std::unique_ptr<GraphDriver>> NewOverlay2(const std::string& root) {
+  const std::string what = "overlay2 driver at " + root;
+  if (!OverlayAvailable())
+    return Error(Errc::kUnsupported,
+                 what + ": the kernel has no overlay file system (try `modprobe overlay`)");
+  TRY(MakeDirsAbs(root, 0701).Wrap(what));
+  char* real = realpath(root.c_str(), nullptr);
+  if (!real) return Error::FromErrno(errno, what + ": realpath");
+  std::string abs(real);
+  free(real);
+  struct statfs sfs;
+  if (statfs(abs.c_str(), &sfs) == 0 && sfs.f_type == kOverlayfsMagic)
+    return Error(Errc::kUnsupported,
+                 what +
+                     ": the root is itself on overlayfs, which cannot hold upper dirs; "
+                     "use a --root on another file system");
+  TRY(MakeDirsAbs(abs + "/l", 0700).Wrap(what));
+  std::vector<std::string> options;
+  const std::string params = "/sys/module/overlay/parameters/";
+  if (PathExists(params + "index")) options.push_back("index=off");
+  // Only when the module turns them on by default: every byte counts for mount(2)'s one
+  // page of options on kernels without "lowerdir+".
+  auto enabled = [&](const char* p) {
+    auto v = ReadFile(params + p);
+    return v && StartsWith(Trim(*v), "Y");
+  };
+  if (enabled("redirect_dir")) options.push_back("redirect_dir=off");
+  if (enabled("metacopy")) options.push_back("metacopy=off");
+  return std::unique_ptr<GraphDriver>(new Overlay2(abs, std::move(options)));
+}
+
+}  // namespace shale::graph
