@@ -285,6 +285,7 @@ TEST_F(RuntimeTest, DISABLED_Bench200) {
     auto st = runtime::Run(s, RunOptions{});
     ASSERT_TRUE(st) << st.error().message();
     ASSERT_EQ(*Wait(st->pid), 0);
+    ASSERT_TRUE(RemoveCgroup(cgroups_path_));
   }
   auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0);
   printf("200 runs: %.1f ms total, %.2f ms per run\n", ms.count(), ms.count() / 200);
