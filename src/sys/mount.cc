@@ -88,11 +88,13 @@ std::string DrainFsLog(int fsfd) {
   return out;
 }
 
-Error FsError(int err, const std::string& what, int fsfd) {
-  Error e = Error::FromErrno(err, what);
-  std::string log = fsfd >= 0 ? DrainFsLog(fsfd) : "";
+Error WithLog(Error e, const std::string& log) {
   if (log.empty()) return e;
   return Error(e.code(), e.message() + " (kernel: " + log + ")");
+}
+
+Error FsError(int err, const std::string& what, int fsfd) {
+  return WithLog(Error::FromErrno(err, what), DrainFsLog(fsfd));
 }
 
 // Result of trying the new API: nullopt means "use mount(2)" (kernel too old).
@@ -109,15 +111,15 @@ std::optional<Result<void>> MountOverlayNewApi(const OverlaySpec& spec, const st
     if (SysFsconfig(fs.get(), FSCONFIG_SET_STRING, "lowerdir+", lower.c_str(), 0) != 0) {
       int err = errno;
       // Kernels before 6.8 do not know "lowerdir+" and refuse the first one with EINVAL.
-      if (i == 0 && err == EINVAL) {
-        DrainFsLog(fs.get());
+      std::string log = DrainFsLog(fs.get());
+      if (i == 0 && err == EINVAL &&
+          (log.empty() || log.find("Unknown parameter") != std::string::npos))
         return std::nullopt;
-      }
-      return Result<void>(FsError(err,
-                                  what + ": fsconfig lowerdir+ " + lower + " (layer " +
-                                      std::to_string(i + 1) + " of " +
-                                      std::to_string(spec.lowers.size()) + ")",
-                                  fs.get()));
+      return Result<void>(
+          WithLog(Error::FromErrno(err, what + ": fsconfig lowerdir+ " + lower + " (layer " +
+                                            std::to_string(i + 1) + " of " +
+                                            std::to_string(spec.lowers.size()) + ")"),
+                  log));
     }
   }
   auto set = [&](const char* key, const std::string& value) -> Result<void> {

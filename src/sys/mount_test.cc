@@ -198,6 +198,20 @@ TEST_P(OverlayMountTest, MissingLowerIsAnErrorNamingTarget) {
   EXPECT_NE(r.error().message().find(merged), std::string::npos) << r.error().message();
   if (!GetParam()) {  // the new API names the refused layer
     EXPECT_NE(r.error().message().find(missing), std::string::npos) << r.error().message();
+    EXPECT_EQ(r.error().code(), Errc::kNotFound);
+  }
+}
+
+TEST_P(OverlayMountTest, RefusedMountCarriesTheKernelsReason) {
+  std::string l1 = Dir("l1"), l2 = Dir("l2"), merged = Dir("merged");
+  OverlaySpec spec{{l1, l2}, {}, "", "", "", {"no_such_overlay_option"}};
+  auto r = MountOverlay(spec, merged);
+  if (r) Track(merged);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().message().find(merged), std::string::npos) << r.error().message();
+  if (!GetParam()) {  // the new API reads the fs context's log
+    EXPECT_NE(r.error().message().find("kernel: "), std::string::npos) << r.error().message();
+    EXPECT_NE(r.error().message().find("no_such_overlay_option"), std::string::npos);
   }
 }
 
