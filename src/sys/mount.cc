@@ -1,7 +1,7 @@
 #include "sys/mount.h"
 
 #include <fcntl.h>
-#include <linux/mount.h>  // MS_* flags and the new mount API constants
+#include <sys/mount.h>  // glibc 2.36: MS_* flags and the new mount API constants
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -13,17 +13,6 @@
 #include "util/fd.h"
 #include "util/fs.h"
 #include "util/strings.h"
-
-// <sys/mount.h> cannot be included here: src/ is on the include path, so the name resolves
-// to this module's own sys/mount.h. Declare the two glibc functions it would give us.
-extern "C" {
-int mount(const char* source, const char* target, const char* type, unsigned long flags,
-          const void* data) noexcept;
-int umount2(const char* target, int flags) noexcept;
-}
-#ifndef MNT_DETACH
-#define MNT_DETACH 2
-#endif
 
 // The new mount API (Linux 5.2+; "lowerdir+" for overlay since 6.8). Constants are guarded
 // so that older headers still compile; the calls go through syscall() because glibc < 2.36
