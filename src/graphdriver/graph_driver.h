@@ -54,12 +54,16 @@ class GraphDriver {
   // kContainer layers get upper/work; others are read-only.
   virtual Result<sys::OverlaySpec> MountSpecFor(std::string_view id) const = 0;
   // Mounts `id` at overlay2/<id>/merged (creating it) and returns that path. Idempotent:
-  // an existing mount there is reused. A base layer with no parent is bind-mounted read-only.
+  // an existing mount there is reused (no reference count: callers count users). A base layer
+  // with no parent is bind-mounted read-only. Writable only for kContainer layers: overlay2
+  // marks kImage/kInit layers with Docker's `committed` file at Create (see overlay2.h), so
+  // fill an init layer through OpenDiffDir, not through a mount.
   virtual Result<std::string> Mount(std::string_view id) = 0;
   // Unmounts overlay2/<id>/merged if mounted and removes the merged dir. Missing is fine.
   virtual Result<void> Unmount(std::string_view id) = 0;
   virtual Result<LayerInfo> Stat(std::string_view id) const = 0;
-  // Removes the layer dir and its short link. kBusy if mounted. Missing is success.
+  // Removes the layer dir and its short link. kBusy if mounted or if another layer is built
+  // on it (remove children first). Missing is success.
   virtual Result<void> Remove(std::string_view id) = 0;
   // For inspect: LowerDir (absent for a base layer), UpperDir, MergedDir, WorkDir.
   virtual Result<std::map<std::string, std::string>> Metadata(std::string_view id) const = 0;
