@@ -157,7 +157,7 @@ Result<void> Overlay2::Create(std::string_view id, std::string_view parent, Laye
   TRY(MakeDirsAbs(root_ + "/l", 0700).Wrap(what));
 
   // Build under a temporary name; nothing under <id> or l/ is visible until complete.
-  ScopedTempDir tmp = TRY(ScopedTempDir::Make(root_, ".tmp-" + sid + "-").Wrap(what));
+  ScopedTempDir tmp = TRY(ScopedTempDir::Make(root_, ".tmp-" + sid.substr(0, 64) + "-").Wrap(what));
   const std::string& t = tmp.path();
   if (chmod(t.c_str(), 0701) != 0) return Error::FromErrno(errno, what + ": chmod " + t);
   if (mkdir((t + "/diff").c_str(), 0755) != 0)
@@ -178,6 +178,11 @@ Result<void> Overlay2::Create(std::string_view id, std::string_view parent, Laye
   if (kind != LayerKind::kContainer) TRY(WriteFileAtomic(t + "/committed", "", 0600).Wrap(what));
   TRY(FsyncPath(t).Wrap(what));
 
+  // Docker marks the parent once a child is made on it. Done before the child appears so
+  // that a failure here leaves no child behind (a stray `committed` on the parent is harmless).
+  if (!parent.empty() && !PathExists(Path(parent) + "/committed"))
+    TRY(WriteFileAtomic(Path(parent) + "/committed", "", 0600).Wrap(what));
+
   // The short link goes first: a crash then leaves at worst a dangling link, never a layer
   // without its link.
   std::string link_path = root_ + "/l/" + link;
@@ -192,8 +197,6 @@ Result<void> Overlay2::Create(std::string_view id, std::string_view parent, Laye
   tmp.Release();
   (void)FsyncPath(root_);
   (void)FsyncPath(root_ + "/l");
-  if (!parent.empty() && !PathExists(Path(parent) + "/committed"))
-    TRY(WriteFileAtomic(Path(parent) + "/committed", "", 0600).Wrap(what));
   return Ok();
 }
 
@@ -288,7 +291,7 @@ Result<void> Overlay2::Remove(std::string_view id) {
     }
   }
   // Rename away first so the layer vanishes at once; the slow delete happens after.
-  std::string doomed = root_ + "/.rm-" + sid + "-" + overlay2::NewShortName();
+  std::string doomed = root_ + "/.rm-" + sid.substr(0, 64) + "-" + overlay2::NewShortName();
   TRY(RenameAbs(Path(id), doomed).Wrap(what));
   if (!link.empty()) {
     std::string lp = root_ + "/l/" + link;

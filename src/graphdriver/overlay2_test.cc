@@ -101,6 +101,15 @@ TEST_F(Overlay2Layout, RemoveDeletesDirAndShortLink) {
   EXPECT_EQ(TreeOf(d().Root()), std::vector<std::string>{"l"});
 }
 
+TEST_F(Overlay2Layout, LongestIdCreatesAndRemoves) {
+  std::string id(255, 'x');
+  SHALE_ASSERT_OK(d().Create(id, "", LayerKind::kImage));
+  SHALE_ASSERT_OK(d().Create("child", id, LayerKind::kImage));
+  SHALE_ASSERT_OK(d().Remove("child"));
+  SHALE_ASSERT_OK(d().Remove(id));
+  EXPECT_EQ(TreeOf(d().Root()), std::vector<std::string>{"l"});
+}
+
 TEST_F(Overlay2Layout, MetadataPathsAsDockerPrintsThem) {
   SHALE_ASSERT_OK(d().Create("base", "", LayerKind::kImage));
   SHALE_ASSERT_OK(d().Create("mid", "base", LayerKind::kImage));
