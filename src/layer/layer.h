@@ -35,6 +35,9 @@ struct ApplyOptions {
   // If >= 0, every input byte (as read, still compressed) is also written here, so a caller
   // can keep the original blob while it extracts in one pass.
   int tee_fd = -1;
+  // syncfs() the root's file system once at the end (the store commits the layer after it).
+  // Tests and benchmarks may turn it off.
+  bool sync = true;
 };
 
 struct ApplyResult {
@@ -46,7 +49,8 @@ struct ApplyResult {
   Compression compression = Compression::kNone;
 };
 
-// Extracts a (possibly gzip/zstd compressed) layer tar into root. Hostile input: every entry
+// Extracts a (possibly gzip/zstd compressed) layer tar into root. `read` and `progress` run
+// on the calling thread; extraction runs on a worker thread (joined before returning). Hostile input: every entry
 // is resolved inside root; entries that would land outside (.., symlink then write, hardlink
 // to outside, whiteout naming ..) fail with kInvalidArgument naming the entry. Absolute names
 // are taken relative to root. Keeps owners, modes, mtimes, xattrs, links, device nodes.
