@@ -44,6 +44,35 @@ struct CommitOptions {
   std::string tag;                 // REPO[:TAG], may be empty
 };
 
+// import: one layer from a tarball (plain or compressed), a directory or stdin ("-").
+struct ImportOptions {
+  std::string tag;                   // REPO[:TAG], may be empty
+  std::vector<std::string> changes;  // -c "CMD ["sh"]", "ENV A=b", ...
+  std::string message;               // -m; default "Imported from <source>"
+};
+
+struct LoadResult {
+  std::vector<std::string> tags;  // "busybox:latest", in archive order
+  std::vector<Digest> untagged;   // images loaded without a name
+};
+
+enum class ArchiveFormat { kDockerArchive, kOciArchive };
+
+// One line of `history`, newest first.
+struct HistoryEntry {
+  std::string id;          // "sha256:…" for the image's own top entry, "<missing>" otherwise
+  int64_t created_unix = 0;
+  std::string created_by;
+  int64_t size = 0;
+  std::string comment;
+  bool empty_layer = false;
+};
+
+// Applies Dockerfile-style changes (CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, LABEL,
+// VOLUME, STOPSIGNAL, ONBUILD) to an image config's "config" object, as docker import/commit
+// --change do. kInvalidArgument naming the change otherwise.
+Result<void> ApplyChanges(nlohmann::json& config, const std::vector<std::string>& changes);
+
 class ImageStore {
  public:
   // Opens (creating the layout under `root` if needed). Takes no lock.
@@ -75,6 +104,30 @@ class ImageStore {
                                        const std::string& init_id,
                                        const std::string& mount_id) = 0;
   virtual Result<void> RemoveContainerRef(const std::string& ctr_id) = 0;
+
+  // --- verbs (image_commands.cc). Mutating ones REQUIRE Lock(kExclusive). ---
+
+  // docker import. Returns the new image (tagged if opts.tag is set).
+  virtual Result<Image> Import(const std::string& source, const ImportOptions& opts) = 0;
+  // docker load: docker-archive / podman save archives and OCI image-layout archives, from
+  // a file or pipe. All or nothing: a failed load leaves no trace (kCorrupt on a digest
+  // mismatch, kInvalidArgument on a hostile or malformed archive, naming the entry).
+  virtual Result<LoadResult> Load(int fd, const std::string& name) = 0;
+  // docker save of the named images (refs as given by the user) to out_fd.
+  virtual Result<void> Save(const std::vector<std::string>& refs, ArchiveFormat format,
+                            int out_fd) = 0;
+  // Points REPO[:TAG] at img (moving it from any other image).
+  virtual Result<void> Tag(const Image& img, std::string_view ref) = 0;
+  // docker rmi: returns the lines to print ("Untagged: busybox:latest", "Deleted: sha256:…").
+  // kBusy with Docker's conflict messages when a container uses the image (unless force)
+  // or an id names an image with several tags (unless force).
+  virtual Result<std::vector<std::string>> Remove(std::string_view ref, bool force) = 0;
+  virtual Result<std::vector<HistoryEntry>> History(const Image& img) = 0;
+  // Read-only view of the image (overlay of its layers); returns the merged directory.
+  virtual Result<std::string> MountImage(const Image& img) = 0;
+  virtual Result<void> UnmountImage(const Image& img) = 0;
+  // Tags of an image, as Docker prints them ("busybox:latest").
+  virtual Result<std::vector<std::string>> TagsOf(const Digest& id) = 0;
 
   // Docker's image inspect JSON (Id, RepoTags, Created, Config, RootFS, GraphDriver...).
   virtual Result<nlohmann::json> InspectJson(const Image& img) = 0;

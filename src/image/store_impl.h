@@ -1,0 +1,123 @@
+// The ImageStore implementation (internal to image/).
+#pragma once
+
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "image/image_store.h"
+#include "layer/layer.h"
+#include "store/content_store.h"
+#include "store/image_db.h"
+#include "store/layer_store.h"
+
+namespace shale::image {
+
+class StoreImpl;
+
+// A unit of store changes that is undone unless Commit()ed: driver layers, layerdb entries,
+// blobs and image configs it created are removed in reverse order, and its staging dir
+// tmp/txn-XXXXXX goes. Before each creation the object is noted in tmp/txn-XXXXXX/journal,
+// so that if the process dies, the next Open() can undo what no image references.
+class Txn {
+ public:
+  static Result<Txn> Begin(StoreImpl& s);
+  Txn(Txn&& o) noexcept;
+  Txn& operator=(Txn&&) = delete;
+  ~Txn();
+
+  const std::string& dir() const { return dir_; }
+  Result<void> NoteDriverLayer(const std::string& id);
+  Result<void> NoteLayer(const Digest& chain);
+  Result<void> NoteBlob(const Digest& d);
+  Result<void> NoteImage(const Digest& id);
+  void Commit();
+
+ private:
+  Txn() = default;
+  Result<void> Journal(std::string_view line);
+  void Rollback();
+
+  StoreImpl* s_ = nullptr;
+  std::string dir_;
+  UniqueFd journal_;
+  std::vector<std::string> driver_layers_;
+  std::vector<Digest> layers_, blobs_, images_;
+  bool done_ = false;
+};
+
+// A layer unpacked into a fresh driver layer, not yet registered.
+struct Unpacked {
+  std::string cache_id;
+  layer::ApplyResult res;
+  std::string blob_tmp;  // the layer blob as received, in the txn dir ("" if not kept)
+};
+
+class StoreImpl : public ImageStore {
+ public:
+  Result<void> Init(const std::string& root);
+
+  Result<FileLock> Lock(FileLock::Mode mode) override;
+  graph::GraphDriver& driver() override { return *driver_; }
+  const std::string& root() const override { return root_; }
+  Result<Image> Resolve(std::string_view ref) override;
+  Result<std::vector<Image>> List() override;
+  Result<std::vector<std::string>> LayerIds(const Image& img) override;
+  Result<Image> Commit(const Image& base, const std::string& upper_layer_id,
+                       const CommitOptions& opts) override;
+  Result<void> AddContainerRef(const std::string& ctr_id, const Image& img,
+                               const std::string& init_id, const std::string& mount_id) override;
+  Result<void> RemoveContainerRef(const std::string& ctr_id) override;
+  Result<nlohmann::json> InspectJson(const Image& img) override;
+  Result<Image> Import(const std::string& source, const ImportOptions& opts) override;
+  Result<LoadResult> Load(int fd, const std::string& name) override;
+  Result<void> Save(const std::vector<std::string>& refs, ArchiveFormat format,
+                    int out_fd) override;
+  Result<void> Tag(const Image& img, std::string_view ref) override;
+  Result<std::vector<std::string>> Remove(std::string_view ref, bool force) override;
+  Result<std::vector<HistoryEntry>> History(const Image& img) override;
+  Result<std::string> MountImage(const Image& img) override;
+  Result<void> UnmountImage(const Image& img) override;
+  Result<std::vector<std::string>> TagsOf(const Digest& id) override;
+
+  // --- shared by the verbs ---
+  Result<Image> Get(const Digest& id);
+  // Creates driver layer (random id) on parent_cache and extracts `fd` into it. If
+  // keep_blob, the bytes read are also written to a temp file in the txn dir.
+  Result<Unpacked> UnpackFd(Txn& txn, const std::string& parent_cache, int fd, bool keep_blob,
+                            const std::string& label, int64_t total);
+  Result<Unpacked> UnpackStream(Txn& txn, const std::string& parent_cache,
+                                const layer::ReadFn& read, bool keep_blob,
+                                const std::string& label, int64_t total);
+  // Moves the kept blob into blobs/ and writes the layerdb entry for `chain`.
+  Result<store::LayerRecord> Register(Txn& txn, const Unpacked& u, const Digest& chain,
+                                      const Digest& parent_chain, const std::string& media_type);
+  // Writes the config into imagedb and points `tags` at it.
+  Result<Digest> RegisterImage(Txn& txn, const std::string& config,
+                               const std::vector<std::string>& tags);
+  // Sets tags (familiar "repo:tag") in repositories.json, moving them from other images.
+  Result<void> SetTags(const Digest& id, const std::vector<std::string>& tags);
+  // Removes leftovers of commands that died (stale tmp/ entries). REQUIRES exclusive lock.
+  void Recover();
+
+  store::ContentStore& content() { return content_; }
+  store::LayerStore& layers() { return layers_; }
+  store::ImageDb& imagedb() { return imagedb_; }
+  std::string repositories_path() const { return root_ + "/image/overlay2/repositories.json"; }
+  std::string tmp_dir() const { return root_ + "/tmp"; }
+
+ private:
+  std::string root_;
+  std::unique_ptr<graph::GraphDriver> driver_;
+  store::ContentStore content_;
+  store::LayerStore layers_;
+  store::ImageDb imagedb_;
+};
+
+// Normalises "busybox" -> "busybox:latest" (Docker's familiar form). kInvalidArgument.
+Result<std::string> NormalizeTag(std::string_view ref);
+std::string RepoOfTag(const std::string& familiar);
+std::string MediaTypeFor(layer::Compression c);
+
+}  // namespace shale::image
