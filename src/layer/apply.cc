@@ -408,6 +408,9 @@ class Extractor {
     size_t size;
     std::string proc;
     while (archive_entry_xattr_next(e, &xname, &value, &size) == ARCHIVE_OK) {
+      // overlayfs acts on its own xattrs (redirect, metacopy, origin): an archive must not
+      // be able to plant them. Opaque dirs come only from .wh..wh..opq.
+      if (strncmp(xname, "trusted.overlay.", 16) == 0) continue;
       int r;
       if (fd >= 0) {
         r = fsetxattr(fd, xname, value, size, 0);

@@ -108,7 +108,7 @@ TEST(Apply, KeepsOwnersModesTimesXattrsLinksDevices) {
   f.uid = 42;
   f.gid = 43;
   f.mtime = 1400000000;
-  f.xattrs = {{"user.comment", "hi"}, {"security.capability", std::string("\x00\x00\x00\x02\x00\x04\x00\x00", 8) + std::string(12, '\0')}};
+  f.xattrs = {{"trusted.overlay.redirect", "/etc"}, {"user.comment", "hi"}, {"security.capability", std::string("\x00\x00\x00\x02\x00\x04\x00\x00", 8) + std::string(12, '\0')}};
   TarEntry chr;
   chr.name = "dev/null";
   chr.type = AE_IFCHR;
@@ -141,6 +141,8 @@ TEST(Apply, KeepsOwnersModesTimesXattrsLinksDevices) {
   EXPECT_EQ(std::string(v, n > 0 ? n : 0), "hi");
   n = getxattr((sb.root_path + "/srv/run.sh").c_str(), "security.capability", v, sizeof(v));
   EXPECT_EQ(n, 20);
+  EXPECT_LT(getxattr((sb.root_path + "/srv/run.sh").c_str(), "trusted.overlay.redirect", v,
+                     sizeof(v)), 0);  // never taken from an archive
   struct stat hs;
   ASSERT_EQ(lstat((sb.root_path + "/srv/hard").c_str(), &hs), 0);
   EXPECT_EQ(hs.st_ino, st.st_ino);
