@@ -314,3 +314,30 @@ PY
   [ "$status" -eq 0 ]
   [ "$output" = "Loaded image: big:1" ]
 }
+
+@test "large gzip layers stream from a file and from a pipe; save gives the blob back" {
+  mkdir -p "$W/big/data"
+  head -c 3M /dev/urandom >"$W/big/data/random"
+  seq 1 200000 >"$W/big/data/text"
+  tar -C "$W/big" -cf "$W/big.tar" .
+  id=$(oci_archive "$W/big-oci.tar" localhost/big:gz "$W/big.tar")
+  run shale load -i "$W/big-oci.tar"
+  [ "$status" -eq 0 ]
+  [ "$(shale images -q --no-trunc)" = "$id" ]
+  merged=$(shale mount localhost/big:gz)
+  cmp "$W/big/data/random" "$merged/data/random"
+  shale umount localhost/big:gz
+  shale save --format oci-archive -o "$W/again.tar" localhost/big:gz
+  mkdir "$W/again" "$W/orig"
+  tar -C "$W/again" -xf "$W/again.tar"; tar -C "$W/orig" -xf "$W/big-oci.tar"
+  # The gzip blob comes back byte for byte.
+  for b in "$W"/orig/blobs/sha256/*; do
+    [ "$(stat -c %s "$b")" -lt 1000000 ] && continue
+    cmp "$b" "$W/again/blobs/sha256/$(basename "$b")"
+  done
+  shale rmi localhost/big:gz
+  run bash -c "cat '$W/big-oci.tar' | '$SHALE_BIN' load"
+  [ "$status" -eq 0 ]
+  [ "$output" = "Loaded image: localhost/big:gz" ]
+  [ -z "$(ls -A "$SHALE_ROOT/tmp")" ]
+}
