@@ -1,0 +1,146 @@
+// Containers without a daemon: records on disk, a per-container monitor process, logs, exec,
+// commit/diff/export.
+//
+// On disk (under --root):
+//   containers/<id>/config.v2.json   the record: Id, Name, Created, Image, Config, HostConfig
+//   containers/<id>/state.json       Status, Pid, monitor pid + its start time, ExitCode, ...
+//   containers/<id>/config.json      the OCI runtime spec of the last start (exec reuses it)
+//   containers/<id>/{hostname,hosts,resolv.conf}  bound over the init layer's placeholders
+//   containers/<id>/<id>-json.log    Docker's json-file log
+//   containers/<id>/lock             flock for state changes
+//   containers/.names/<name> -> <id> name reservations (symlinkat: atomic, EEXIST = taken)
+//   overlay2/<id>-init, overlay2/<id>  the init layer and the read-write layer
+//
+// The monitor (conmon's role): whoever starts a container supervises it until it exits:
+// `run` in the foreground is its own monitor; `run -d` and `start` fork a detached monitor
+// (double fork, setsid) that reports "started" or the start error over a pipe. The monitor
+// copies the container's output to the log, records the exit (code, OOM, time), removes the
+// cgroup and unmounts the rootfs (and with --rm removes the container). If a monitor dies,
+// the container dies with it (PR_SET_PDEATHSIG) and the next command that reads the
+// container notices (monitor pid + start time from /proc/<pid>/stat) and records exit 137.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "container/spec.h"
+#include "image/image_store.h"
+#include "layer/layer.h"
+#include "util/error.h"
+
+namespace shale::container {
+
+struct State {
+  std::string status = "created";  // created | running | paused | exited
+  pid_t pid = 0;                    // the container's init, in our pid namespace
+  pid_t monitor_pid = 0;
+  uint64_t monitor_start = 0;       // starttime of the monitor in /proc/<pid>/stat
+  int exit_code = 0;
+  bool oom_killed = false;
+  std::string error;
+  int64_t started_ns = 0, finished_ns = 0;
+};
+
+struct Record {
+  std::string id, name;   // name without the leading "/"
+  int64_t created_ns = 0;
+  std::string image_id;   // "sha256:…"
+  ContainerConfig config;
+  HostConfig host;
+};
+
+struct Summary {
+  Record record;
+  State state;
+};
+
+struct ExecRequest {
+  std::vector<std::string> args;
+  std::vector<std::string> env;
+  std::string workdir, user;
+  bool interactive = false, tty = false;
+};
+
+struct CommitRequest {
+  std::string message, author, tag;
+  std::vector<std::string> changes;
+  bool pause = true;
+  bool reproducible = false;
+};
+
+class Manager {
+ public:
+  // Opens the image store under `root` too. Takes no lock.
+  static Result<std::unique_ptr<Manager>> Open(const std::string& root);
+
+  image::ImageStore& images() { return *images_; }
+
+  // Creates the container (init + rw layers, files) and returns its id. Takes the store lock.
+  Result<std::string> Create(const CreateOptions& opts);
+  // Starts `id` and supervises it in this process with stdio passed through (a pty with -t);
+  // returns its exit status (125/126/127 for start failures, as docker).
+  int RunAttached(const std::string& id);
+  // Starts `id` under a detached monitor; returns once it runs (or with its start error).
+  Result<void> StartDetached(const std::string& id);
+
+  // Name, full id or unique id prefix -> id. kNotFound "No such container: X".
+  Result<std::string> Resolve(std::string_view ref);
+  Result<Record> Load(const std::string& id);
+  // Reads the state; a running container whose monitor is gone is marked exited (137).
+  Result<State> GetState(const std::string& id);
+  Result<std::vector<Summary>> List(bool all);
+
+  Result<void> Kill(const std::string& id, int sig);
+  Result<void> Stop(const std::string& id, int timeout_s);
+  // Blocks until the container is not running; returns its exit code.
+  Result<int> Wait(const std::string& id);
+  // kBusy for a running container unless force (then it is killed first).
+  Result<void> Remove(const std::string& id, bool force);
+  // Exit status of the process; 126/127 when it cannot be run.
+  Result<int> Exec(const std::string& id, const ExecRequest& req);
+  Result<void> Logs(const std::string& id, bool follow, int64_t tail);
+  Result<nlohmann::json> Inspect(const std::string& id);
+
+  Result<image::Image> Commit(const std::string& id, const CommitRequest& req);
+  Result<std::vector<layer::Change>> Diff(const std::string& id);
+  Result<void> Export(const std::string& id, int out_fd);
+
+  std::string ContainerDir(const std::string& id) const;
+
+ private:
+  Manager(std::string root, std::unique_ptr<image::ImageStore> images)
+      : root_(std::move(root)), images_(std::move(images)) {}
+  // Mounts the rw layer and writes config.json. REQUIRES the store lock.
+  Result<oci::RuntimeSpec> Prepare(const Record& r);
+  Result<void> SaveState(const std::string& id, const State& s);
+  Result<State> ReadState(const std::string& id);
+  // Removes everything of `id` (cgroup, mount, layers, ref, name, dir). Missing parts are
+  // fine. REQUIRES the store lock; the container must not run.
+  Result<void> Destroy(const std::string& id);
+  // After the container's init exited: records the exit, unmounts (or destroys with --rm).
+  void Finish(const Record& r, int status, bool oom);
+  int Supervise(const Record& r, const oci::RuntimeSpec& spec, bool attached, int report_fd);
+  Result<void> WaitNotRunning(const std::string& id, int64_t timeout_ms, bool* timed_out);
+
+  std::string root_;
+  std::unique_ptr<image::ImageStore> images_;
+};
+
+// Exit status for a failed start: 127 not found, 126 cannot execute, 125 otherwise.
+int StartFailureStatus(const Error& e);
+// "Up 3 seconds", "Exited (0) 2 seconds ago", "Created".
+std::string StatusText(const State& s, int64_t now_ns);
+// docker's units.HumanDuration.
+std::string HumanDuration(int64_t seconds);
+// "TERM", "SIGTERM", "15" -> 15. kInvalidArgument otherwise.
+Result<int> ParseSignal(std::string_view s);
+// Start time (clock ticks since boot) of pid from /proc/<pid>/stat; 0 if it is gone.
+uint64_t ProcessStartTime(pid_t pid);
+
+}  // namespace shale::container
