@@ -43,7 +43,8 @@ M="$BENCH_MNT"
 
 # The layer, plain and gzip, and the two archives around it.
 tar --numeric-owner --xattrs -C "$rootfs" -cf "$M/layer.tar" .
-pigz -6 -n -c "$M/layer.tar" >"$M/layer.tar.gz"
+# gzip, not pigz: registries and docker push write single-stream gzip (Go compress/gzip).
+gzip -6 -n -c "$M/layer.tar" >"$M/layer.tar.gz"
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 diff_id=$(sha "$M/layer.tar")
 config=$(printf '{"architecture":"amd64","os":"linux","config":{"Cmd":["bash"]},"created":"2024-01-01T00:00:00Z","rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' "$diff_id")
