@@ -27,7 +27,7 @@ fi
 modprobe overlay 2>/dev/null || true
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-make -C build -j"$(nproc)" --no-print-directory shale shale_unit_tests shale_probe 2>&1 | grep -vE '^\[|^make' || true
+make -C build -j"$(nproc)" --no-print-directory shale shale-init shale_unit_tests shale_probe 2>&1 | grep -vE '^\[|^make' || true
 test -x build/shale
 
 case "$what" in
