@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -379,6 +380,17 @@ Result<oci::RuntimeSpec> Manager::Prepare(const Record& r) {
   SpecPaths paths{merged, dir + "/hostname", dir + "/hosts", dir + "/resolv.conf", ""};
   if (r.host.init) paths.init_binary = FindInitBinary();
   oci::RuntimeSpec spec = TRY(BuildSpec(r.id, r.config, r.host, user, paths));
+  if (r.host.privileged) {
+    // "All capabilities" means all that we hold: a capability outside our own bounding set
+    // cannot be granted (cap_set_proc fails with EPERM).
+    oci::Capabilities& c = spec.process.capabilities;
+    std::vector<std::string> held;
+    int i = 0;
+    for (const std::string& name : AllCapabilities()) {
+      if (prctl(PR_CAPBSET_READ, i++, 0, 0, 0) == 1) held.push_back(name);
+    }
+    c.bounding = c.effective = c.permitted = held;
+  }
   TRY(WriteJsonFast(dir + "/config.json", oci::ToJson(spec)));
   ok = true;
   return spec;

@@ -74,8 +74,7 @@ class RawTerminal {
   bool Enter(int fd) {
     if (!isatty(fd) || tcgetattr(fd, &saved_) != 0) return false;
     struct termios raw = saved_;
-    cfmakeraw(&raw);
-    raw.c_oflag |= OPOST;  // keep "\n" -> "\r\n" on output for our own messages
+    cfmakeraw(&raw);  // the container's pty does its own output processing
     if (tcsetattr(fd, TCSANOW, &raw) != 0) return false;
     fd_ = fd;
     return true;
@@ -275,10 +274,8 @@ int Manager::Supervise(const Record& r, const oci::RuntimeSpec& spec, bool attac
     io.master = started->pty_master.get();
     if (attached) {
       CopyWinsize(0, io.master);
-      if (r.config.open_stdin) {
-        raw.Enter(0);
-        io.in = 0;
-      }
+      raw.Enter(0);
+      if (r.config.open_stdin) io.in = 0;
     }
   } else {
     io.out_r = out_r.get();
@@ -406,10 +403,8 @@ Result<int> Manager::Exec(const std::string& id, const ExecRequest& req) {
   if (req.tty) {
     io.master = st.pty_master.get();
     CopyWinsize(0, io.master);
-    if (req.interactive) {
-      raw.Enter(0);
-      io.in = 0;
-    }
+    raw.Enter(0);
+    if (req.interactive) io.in = 0;
   }
   Pump(io, st.pidfd.get(), st.pid);
   return runtime::Wait(st.pid);
