@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Container start latency: N sequential `shale run --rm busybox true` against `crun run` of a
+# plain OCI bundle of the same rootfs and `podman run --rm --network none` of the same image,
+# all on a loop-mounted ext4. Prints ms per run and the ratios. Target: shale <= 1.5x crun.
+# Usage: bench/start.sh [N]   (root; installs crun and podman with apt-get if missing)
+source "$(dirname "$0")/lib.sh"
+N="${1:-${N:-100}}"
+need_pkg crun crun
+need_pkg podman podman
+need_pkg jq jq
+
+mounted_hugetlb=0
+cleanup() {
+  bench_cleanup
+  if [ "$mounted_hugetlb" = 1 ]; then umount /sys/fs/cgroup/hugetlb 2>/dev/null || true; fi
+}
+trap cleanup EXIT
+# crun refuses a hybrid layout whose cgroup2 tree holds hugetlb; give hugetlb a v1 tree.
+if ! mountpoint -q /sys/fs/cgroup/hugetlb 2>/dev/null; then
+  mkdir -p /sys/fs/cgroup/hugetlb 2>/dev/null || true
+  if mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb 2>/dev/null; then
+    mounted_hugetlb=1
+  fi
+fi
+
+bench_loop_mount
+rootfs="$BENCH_MNT/rootfs"
+"$BENCH_REPO/tools/mkbusybox.sh" "$rootfs" >/dev/null
+store="$BENCH_MNT/shale"
+"$SHALE" --root "$store" import "$rootfs" busybox:latest >/dev/null
+
+bundle="$BENCH_MNT/bundle"
+mkdir -p "$bundle"
+cp -a "$rootfs" "$bundle/rootfs"
+(cd "$bundle" && crun spec)
+jq '.process.terminal = false | .process.args = ["true"] | .root.readonly = false' \
+  "$bundle/config.json" >"$bundle/config.json.new"
+mv "$bundle/config.json.new" "$bundle/config.json"
+
+"$SHALE" --root "$store" save busybox:latest | podman_bench load -q >/dev/null
+
+ms_per_run() {  # ms_per_run CMD... : runs CMD (with $i set) N times, prints ms per run
+  local start end i
+  start=$(date +%s%N)
+  for ((i = 0; i < N; i++)); do "$@" >/dev/null || { echo "bench: failed: $*" >&2; exit 1; }; done
+  end=$(date +%s%N)
+  echo "scale=2; ($end - $start) / 1000000 / $N" | bc
+}
+shale_run() { "$SHALE" --root "$store" run --rm busybox true; }
+crun_run() { crun run --bundle "$bundle" "bench-$$-$i"; }
+podman_run() { podman_bench run --rm --network none busybox:latest true; }
+
+# Warm-up (page cache, first-use directories), then the measured runs.
+for ((i = 0; i < 5; i++)); do shale_run >/dev/null; crun_run >/dev/null; done
+podman_run >/dev/null
+t_shale=$(ms_per_run shale_run)
+t_crun=$(ms_per_run crun_run)
+t_podman=$(ms_per_run podman_run)
+leftover=$("$SHALE" --root "$store" ps -aq | wc -l)
+
+printf '%-44s %8s ms/run\n' "shale run --rm busybox true" "$t_shale"
+printf '%-44s %8s ms/run\n' "crun run (OCI bundle, same rootfs)" "$t_crun"
+printf '%-44s %8s ms/run\n' "podman run --rm --network none busybox true" "$t_podman"
+printf 'shale/crun   = %s\n' "$(echo "scale=2; $t_shale / $t_crun" | bc)"
+printf 'shale/podman = %s\n' "$(echo "scale=2; $t_shale / $t_podman" | bc)"
+printf 'N = %s, containers left in the shale store: %s\n' "$N" "$leftover"
