@@ -61,8 +61,8 @@ teardown() { common_teardown; }
   shale save --format oci-archive -o "$BATS_TEST_TMPDIR/c1.tar" busybox:c1
   run podman_ load -i "$BATS_TEST_TMPDIR/c1.tar"
   [ "$status" -eq 0 ]
-  id=$(podman_ images -q | head -1)
-  run podman_ run --rm --network none "$id" sh -c 'cat /tmp/mark; test -e /bin/vi || echo vi-gone'
+  [[ "$output" == *"busybox:c1"* ]]
+  run podman_ run --rm --network none busybox:c1 sh -c 'cat /tmp/mark; test -e /bin/vi || echo vi-gone'
   [ "$status" -eq 0 ]
   [ "${lines[0]}" = "committed" ]
   [ "${lines[1]}" = "vi-gone" ]
