@@ -5,35 +5,36 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHALE="${SHALE_BIN:-$PWD/build/shale}"
+export PATH="$(dirname "$SHALE"):$PATH"
 export SHALE_ROOT="${SHALE_ROOT:-/var/lib/shale}"
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
-run() { step "$*"; "$@"; }
+run() { local shown; shown=$(printf '%q ' "$@"); step "${shown% }"; "$@"; }
 sh_() { step "$1"; bash -c "$1"; }
 
 rootfs=$(mktemp -d /tmp/shale-busybox.XXXXXX)
-trap '"$SHALE" rm -f c1 >/dev/null 2>&1 || true; rm -rf "$rootfs"' EXIT
+trap 'shale rm -f c1 >/dev/null 2>&1 || true; rm -rf "$rootfs"' EXIT
 tools/mkbusybox.sh "$rootfs" >/dev/null
-"$SHALE" rm -f c1 >/dev/null 2>&1 || true
+shale rm -f c1 >/dev/null 2>&1 || true
 
-run "$SHALE" import "$rootfs" busybox:latest
-run "$SHALE" images
-sh_ "$SHALE inspect busybox | jq '.[0] | {Id, RootFS, GraphDriver}'"
+run shale import "$rootfs" busybox:latest
+run shale images
+sh_ "shale inspect busybox | jq '.[0] | {Id, RootFS, GraphDriver}'"
 
-run "$SHALE" run --rm busybox sh -c 'echo "hello from $(hostname), pid $$"; cat /proc/self/cgroup | head -3'
-run "$SHALE" run -d --name c1 busybox sleep 999
-run "$SHALE" ps
-sh_ "$SHALE inspect c1 | jq '.[0].GraphDriver'"
-upper=$("$SHALE" inspect c1 | jq -r '.[0].GraphDriver.Data.UpperDir')
-lower=$("$SHALE" inspect c1 | jq -r '.[0].GraphDriver.Data.LowerDir')
-run "$SHALE" exec c1 sh -c 'echo "hello this is c1" > /tmp/c1.txt'
+run shale run --rm busybox sh -c 'echo "hello from $(hostname), pid $$"; cat /proc/self/cgroup | head -3'
+run shale run -d --name c1 busybox sleep 999
+run shale ps
+sh_ "shale inspect c1 | jq '.[0].GraphDriver'"
+upper=$(shale inspect c1 | jq -r '.[0].GraphDriver.Data.UpperDir')
+lower=$(shale inspect c1 | jq -r '.[0].GraphDriver.Data.LowerDir')
+run shale exec c1 sh -c 'echo "hello this is c1" > /tmp/c1.txt'
 sh_ "cat $upper/tmp/c1.txt"
-run "$SHALE" exec c1 rm /bin/vi
+run shale exec c1 rm /bin/vi
 sh_ "ls -l $upper/bin/   # a whiteout: character device 0,0"
-sh_ "ls -a ${lower%%:*}   # the init layer: hosts, hostname, resolv.conf, .dockerenv"
-run "$SHALE" diff c1
-run "$SHALE" commit -m "seed demo" c1 busybox:c1
-run "$SHALE" history busybox:c1
-run "$SHALE" run --rm busybox:c1 sh -c 'cat /tmp/c1.txt; ls /bin/vi 2>&1 || true'
-run "$SHALE" rm -f c1
+sh_ "cd ${lower%%:*} && find . -mindepth 1 | sort   # the init layer, apart from the upper dir"
+run shale diff c1
+run shale commit -m "seed demo" c1 busybox:c1
+run shale history busybox:c1
+run shale run --rm busybox:c1 sh -c 'cat /tmp/c1.txt; ls /bin/vi 2>&1 || true'
+run shale rm -f c1
 echo
 echo "demo done (store: $SHALE_ROOT)"
