@@ -25,9 +25,8 @@ if command -v podman >/dev/null; then
   tar -C "$rootfs" -cf "$BENCH_MNT/rootfs.tar" .
   podman_bench import "$BENCH_MNT/rootfs.tar" localhost/big:latest >/dev/null
   podman_bench run -d --name large --network none localhost/big:latest sleep 1d >/dev/null
-  cmds+=(--prepare "$(declare -f podman_bench | tr '\n' ' '); BENCH_MNT=$BENCH_MNT podman_bench exec large sh -c 'date +%N > /tmp/changed'"
-    -n "podman commit debootstrap"
-    "CONTAINERS_CONF=$BENCH_MNT/podman/containers.conf podman --root $BENCH_MNT/podman/storage --runroot $BENCH_MNT/podman/run --storage-driver overlay commit -q large localhost/bench:large")
+  cmds+=(--prepare "$BENCH_MNT/podman.sh exec large sh -c 'date +%N > /tmp/changed'"
+    -n "podman commit debootstrap" "$BENCH_MNT/podman.sh commit -q large localhost/bench:large")
 else
   echo "bench: podman not installed; comparing shale only" >&2
 fi

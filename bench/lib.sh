@@ -43,16 +43,25 @@ bench_debootstrap_rootfs() {
   echo "$dir"
 }
 
-# A fresh podman store under the loop mount, with the two settings podman needs here.
+# A podman with its own store under the loop mount and the two settings podman needs here
+# (default_ulimits: the hard nofile/nproc limits cannot be raised; runc: crun refuses this
+# machine's hybrid cgroup layout). Writes $BENCH_MNT/podman.sh so hyperfine can call it.
 podman_bench() {
   local d="$BENCH_MNT/podman"
-  mkdir -p "$d"
-  [ -f "$d/containers.conf" ] || cat >"$d/containers.conf" <<'CONF'
+  if [ ! -x "$BENCH_MNT/podman.sh" ]; then
+    mkdir -p "$d"
+    cat >"$d/containers.conf" <<'CONF'
 [containers]
 default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
 [engine]
 runtime = "runc"
 CONF
-  CONTAINERS_CONF="$d/containers.conf" podman --root "$d/storage" --runroot "$d/run" \
-    --storage-driver overlay "$@"
+    cat >"$BENCH_MNT/podman.sh" <<SH
+#!/bin/sh
+CONTAINERS_CONF="$d/containers.conf" exec podman --root "$d/storage" --runroot "$d/run" \\
+  --storage-driver overlay "\$@"
+SH
+    chmod +x "$BENCH_MNT/podman.sh"
+  fi
+  "$BENCH_MNT/podman.sh" "$@"
 }
