@@ -157,22 +157,39 @@ Result<void> LayerStore::Remove(const Digest& chain_id) {
   return RemoveAtomically(EntryPath(chain_id), tmp_);
 }
 
+// A container's mount record lives as long as the container: like Docker, which syncs
+// neither a container's layers nor its layerdb/mounts entry, it is written and renamed into
+// place without fsync (atomic, not durable: after a power loss the container may be gone).
 Result<void> LayerStore::PutMount(const MountRecord& rec, const std::string& staging_dir) {
   std::string dir = TRY(MakeStaging(staging_dir.empty() ? tmp_ : staging_dir, "mount-"));
+  auto write = [&](const char* name, std::string_view data) -> Result<void> {
+    std::string path = dir + "/" + name;
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!fd) return Error::FromErrno(errno, "open " + path);
+    return WriteAll(fd.get(), data, path);
+  };
   auto fill = [&]() -> Result<void> {
-    TRY(WriteSynced(dir + "/init-id", rec.init_id));
-    TRY(WriteSynced(dir + "/mount-id", rec.mount_id));
-    if (!rec.parent.empty()) TRY(WriteSynced(dir + "/parent", rec.parent.str()));
-    if (!rec.image.empty()) TRY(WriteSynced(dir + "/image", rec.image.str()));
-    TRY(FsyncPath(dir));
+    TRY(write("init-id", rec.init_id));
+    TRY(write("mount-id", rec.mount_id));
+    if (!rec.parent.empty()) TRY(write("parent", rec.parent.str()));
+    if (!rec.image.empty()) TRY(write("image", rec.image.str()));
     return Ok();
   };
   if (auto r = fill(); !r) {
     (void)RemoveTreeAbs(dir);
     return r;
   }
-  return RenameDirNoReplace(dir, root_ + "/mounts/" + rec.container_id)
-      .Wrap("record container " + rec.container_id);
+  std::string to = root_ + "/mounts/" + rec.container_id;
+  if (::renameat2(AT_FDCWD, dir.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) != 0) {
+    int err = errno;
+    (void)RemoveTreeAbs(dir);
+    if (err == EEXIST || err == ENOTEMPTY)
+      return Error(Errc::kAlreadyExists, "record container " + rec.container_id + ": " + to +
+                                             " exists");
+    return Error::FromErrno(err, "record container " + rec.container_id + ": rename " + dir +
+                                     " to " + to);
+  }
+  return Ok();
 }
 
 Result<MountRecord> LayerStore::GetMount(const std::string& ctr) const {
@@ -199,7 +216,18 @@ Result<std::vector<MountRecord>> LayerStore::ListMounts() const {
 }
 
 Result<void> LayerStore::RemoveMount(const std::string& ctr) {
-  return RemoveAtomically(root_ + "/mounts/" + ctr, tmp_);
+  // Not synced (see PutMount). The three small files go directly, the directory last: a
+  // crash in between leaves a record without its files, which GetMount treats as empty.
+  std::string dir = root_ + "/mounts/" + ctr;
+  for (const char* name : {"init-id", "mount-id", "parent", "image"}) {
+    std::string path = dir + "/" + name;
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+      if (errno == ENOTDIR) break;
+      return Error::FromErrno(errno, "remove container record " + ctr + ": unlink " + path);
+    }
+  }
+  if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return Ok();
+  return RemoveTreeAbs(dir).Wrap("remove container record " + ctr);
 }
 
 }  // namespace shale::store
