@@ -31,6 +31,13 @@ namespace shale::graph {
 
 enum class LayerKind { kImage, kInit, kContainer };
 
+struct MountOptions {
+  // overlayfs "volatile" (Linux 5.10+): the kernel skips every sync of the upper dir (fsync
+  // and syncfs inside the container, and the sync at unmount). For throwaway containers
+  // (run --rm), as podman does; ignored for read-only views and where unsupported.
+  bool volatile_upper = false;
+};
+
 struct LayerInfo {
   std::string id;
   std::string parent;             // "" for a base layer
@@ -44,7 +51,8 @@ class GraphDriver {
 
   // Creates empty layer `id` on top of `parent` ("" = none) atomically: builds it under a
   // temporary name, then renames it to <id>. kAlreadyExists if `id` exists; kNotFound if
-  // `parent` does not.
+  // `parent` does not. kImage layers are durable (fsync'd); kInit and kContainer layers are
+  // not synced (as Docker): they appear atomically but may be lost in a power loss.
   virtual Result<void> Create(std::string_view id, std::string_view parent, LayerKind kind) = 0;
   virtual bool Exists(std::string_view id) const = 0;
   // The directory holding only this layer's own changes (overlay2/<id>/diff).
@@ -59,6 +67,10 @@ class GraphDriver {
   // marks kImage/kInit layers with Docker's `committed` file at Create (see overlay2.h), so
   // fill an init layer through OpenDiffDir, not through a mount.
   virtual Result<std::string> Mount(std::string_view id) = 0;
+  // Mount with options; drivers without them mount as Mount(id).
+  virtual Result<std::string> Mount(std::string_view id, const MountOptions& opts) {
+    return Mount(id);
+  }
   // Unmounts overlay2/<id>/merged if mounted and removes the merged dir. Missing is fine.
   virtual Result<void> Unmount(std::string_view id) = 0;
   virtual Result<LayerInfo> Stat(std::string_view id) const = 0;

@@ -12,6 +12,7 @@
 
 #include "graphdriver/graph_driver.h"
 #include "util/fs.h"
+#include "util/log.h"
 #include "util/strings.h"
 
 namespace shale::graph {
@@ -52,6 +53,17 @@ namespace {
 using overlay2::ValidLayerId;
 constexpr long kOverlayfsMagic = 0x794c7630;
 
+// A small file of a layer being built. Image layers are durable (fsync'd, atomic); a
+// container's init and read-write layers are not synced, as Docker does not sync them: the
+// whole layer directory appears at once by rename, and a power loss may lose the container.
+Result<void> WriteLayerFile(const std::string& path, std::string_view data, mode_t mode,
+                            bool durable) {
+  if (durable) return WriteFileAtomic(path, data, mode);
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+  if (!fd) return Error::FromErrno(errno, "open " + path);
+  return WriteAll(fd.get(), data, path);
+}
+
 // What the driver knows of one layer from its files.
 struct LayerFiles {
   std::string link;                // short name
@@ -77,7 +89,8 @@ class Overlay2 : public GraphDriver {
   }
   std::string DiffPath(std::string_view id) const override { return Path(id) + "/diff"; }
   Result<sys::OverlaySpec> MountSpecFor(std::string_view id) const override;
-  Result<std::string> Mount(std::string_view id) override;
+  Result<std::string> Mount(std::string_view id) override { return Mount(id, MountOptions{}); }
+  Result<std::string> Mount(std::string_view id, const MountOptions& opts) override;
   Result<void> Unmount(std::string_view id) override;
   Result<LayerInfo> Stat(std::string_view id) const override;
   Result<void> Remove(std::string_view id) override;
@@ -154,7 +167,7 @@ Result<void> Overlay2::Create(std::string_view id, std::string_view parent, Laye
     lower = "l/" + pf.link;
     for (const auto& l : pf.lower) lower += ":" + l;
   }
-  TRY(MakeDirsAbs(root_ + "/l", 0700).Wrap(what));
+  const bool durable = kind == LayerKind::kImage;
 
   // Build under a temporary name; nothing under <id> or l/ is visible until complete.
   ScopedTempDir tmp = TRY(ScopedTempDir::Make(root_, ".tmp-" + sid.substr(0, 64) + "-").Wrap(what));
@@ -168,15 +181,16 @@ Result<void> Overlay2::Create(std::string_view id, std::string_view parent, Laye
     if (!PathExists(root_ + "/l/" + link)) break;
     if (i > 16) return Error(Errc::kInternal, what + ": no free short name in " + root_ + "/l");
   }
-  TRY(WriteFileAtomic(t + "/link", link, 0644).Wrap(what));
+  TRY(WriteLayerFile(t + "/link", link, 0644, durable).Wrap(what));
   if (!parent.empty()) {
-    TRY(WriteFileAtomic(t + "/lower", lower, 0644).Wrap(what));
+    TRY(WriteLayerFile(t + "/lower", lower, 0644, durable).Wrap(what));
     if (mkdir((t + "/work").c_str(), 0700) != 0)
       return Error::FromErrno(errno, what + ": mkdir " + t + "/work");
   }
   // Image and init layers are read-only once made: Docker's `committed` marks exactly that.
-  if (kind != LayerKind::kContainer) TRY(WriteFileAtomic(t + "/committed", "", 0600).Wrap(what));
-  TRY(FsyncPath(t).Wrap(what));
+  if (kind != LayerKind::kContainer)
+    TRY(WriteLayerFile(t + "/committed", "", 0600, durable).Wrap(what));
+  if (durable) TRY(FsyncPath(t).Wrap(what));
 
   // Docker marks the parent once a child is made on it. Done before the child appears so
   // that a failure here leaves no child behind (a stray `committed` on the parent is harmless).
@@ -186,8 +200,13 @@ Result<void> Overlay2::Create(std::string_view id, std::string_view parent, Laye
   // The short link goes first: a crash then leaves at worst a dangling link, never a layer
   // without its link.
   std::string link_path = root_ + "/l/" + link;
-  if (symlink(("../" + sid + "/diff").c_str(), link_path.c_str()) != 0)
-    return Error::FromErrno(errno, what + ": symlink " + link_path);
+  if (symlink(("../" + sid + "/diff").c_str(), link_path.c_str()) != 0) {
+    if (errno != ENOENT) return Error::FromErrno(errno, what + ": symlink " + link_path);
+    // l/ went missing (NewOverlay2 makes it): make it again.
+    TRY(MakeDirsAbs(root_ + "/l", 0700).Wrap(what));
+    if (symlink(("../" + sid + "/diff").c_str(), link_path.c_str()) != 0)
+      return Error::FromErrno(errno, what + ": symlink " + link_path);
+  }
   if (renameat2(AT_FDCWD, t.c_str(), AT_FDCWD, Path(id).c_str(), RENAME_NOREPLACE) != 0) {
     int err = errno;
     unlink(link_path.c_str());
@@ -195,8 +214,10 @@ Result<void> Overlay2::Create(std::string_view id, std::string_view parent, Laye
     return Error::FromErrno(err, what + ": rename " + t + " -> " + Path(id));
   }
   tmp.Release();
-  (void)FsyncPath(root_);
-  (void)FsyncPath(root_ + "/l");
+  if (durable) {
+    (void)FsyncPath(root_);
+    (void)FsyncPath(root_ + "/l");
+  }
   return Ok();
 }
 
@@ -221,7 +242,7 @@ Result<sys::OverlaySpec> Overlay2::MountSpecFor(std::string_view id) const {
   return spec;
 }
 
-Result<std::string> Overlay2::Mount(std::string_view id) {
+Result<std::string> Overlay2::Mount(std::string_view id, const MountOptions& opts) {
   const std::string what = "mount layer " + std::string(id);
   sys::OverlaySpec spec = TRY(MountSpecFor(id).Wrap(what));
   std::string merged = Path(id) + "/merged";
@@ -236,7 +257,18 @@ Result<std::string> Overlay2::Mount(std::string_view id) {
     // A writable layer with no parent (a container on an empty image): its diff is the view.
     r = sys::Mount({"bind", spec.upper, merged, {"bind"}});
   } else {
-    r = sys::MountOverlay(spec, merged);
+    // A volatile mount leaves work/work/incompat/volatile behind, and overlayfs refuses to
+    // mount that work dir again until it is gone.
+    std::string incompat = spec.work.empty() ? "" : spec.work + "/work/incompat";
+    if (!incompat.empty() && PathExists(incompat + "/volatile"))
+      TRY(RemoveTreeAbs(incompat).Wrap(what));
+    if (opts.volatile_upper && !spec.upper.empty()) {
+      sys::OverlaySpec v = spec;
+      v.extra_options.push_back("volatile");
+      r = sys::MountOverlay(v, merged);
+      if (!r) LogDebug(what + ": without \"volatile\": " + r.error().message());
+    }
+    if (!opts.volatile_upper || spec.upper.empty() || !r) r = sys::MountOverlay(spec, merged);
   }
   if (!r) {
     rmdir(merged.c_str());
@@ -276,7 +308,9 @@ Result<void> Overlay2::Remove(std::string_view id) {
                                   "/merged; unmount it (stop its container) first");
   std::string link;
   if (auto l = ReadFile(Path(id) + "/link")) link = std::string(Trim(*l));
-  if (!link.empty()) {
+  // Create marks a parent `committed` before its child appears, so a layer without the mark
+  // (a container's read-write layer) has no children and needs no scan.
+  if (!link.empty() && PathExists(Path(id) + "/committed")) {
     // A child's `lower` starts with its parent's short link.
     std::string mine = "l/" + link;
     auto names = TRY(ListDir(root_).Wrap(what));

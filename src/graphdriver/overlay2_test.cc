@@ -172,6 +172,33 @@ TEST_F(Overlay2Layout, ContainerWithoutParentBindsItsDiffWritable) {
   SHALE_ASSERT_OK(d().Unmount("scratch"));
 }
 
+// run --rm: the upper dir is mounted "volatile"; the work dir it leaves behind must not stop
+// the layer from being mounted again (overlayfs refuses work/incompat/volatile).
+TEST_F(Overlay2Layout, VolatileMountWritesThroughAndRemountWorks) {
+  SHALE_ASSERT_OK(d().Create("base", "", LayerKind::kImage));
+  SHALE_ASSERT_OK(WriteFileAtomic(d().DiffPath("base") + "/a", "base"));
+  SHALE_ASSERT_OK(d().Create("ctr", "base", LayerKind::kContainer));
+  MountOptions mo;
+  mo.volatile_upper = true;
+  auto merged = d().Mount("ctr", mo);
+  ASSERT_TRUE(merged.has_value()) << merged.error().message();
+  std::string opts = ReadFile("/proc/self/mountinfo").value_or("");
+  size_t at = opts.find(*merged);
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_NE(opts.substr(at, opts.find('\n', at) - at).find("volatile"), std::string::npos);
+  EXPECT_EQ(ReadFile(*merged + "/a").value_or(""), "base");
+  SHALE_ASSERT_OK(WriteFileAtomic(*merged + "/b", "ctr"));
+  SHALE_ASSERT_OK(d().Unmount("ctr"));
+  EXPECT_EQ(ReadFile(d().DiffPath("ctr") + "/b").value_or(""), "ctr");
+
+  auto again = d().Mount("ctr");  // not volatile this time
+  ASSERT_TRUE(again.has_value()) << again.error().message();
+  EXPECT_EQ(ReadFile(*again + "/b").value_or(""), "ctr");
+  SHALE_ASSERT_OK(d().Unmount("ctr"));
+  SHALE_ASSERT_OK(d().Remove("ctr"));
+  SHALE_ASSERT_OK(d().Remove("base"));
+}
+
 TEST_F(Overlay2Layout, CorruptShortLinkIsReported) {
   SHALE_ASSERT_OK(d().Create("base", "", LayerKind::kImage));
   SHALE_ASSERT_OK(d().Create("top", "base", LayerKind::kImage));
