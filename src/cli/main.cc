@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/context.h"
+#include "container/trace.h"
 #include "util/log.h"
 
 namespace shale::cli {
@@ -14,6 +15,7 @@ int ReportError(const Error& e, int status) {
 }
 
 int Main(int argc, char** argv) {
+  container::TracePhase("main");
   Context ctx;
   const char* env_root = getenv("SHALE_ROOT");
   ctx.root = env_root && *env_root ? env_root : "/var/lib/shale";
@@ -39,6 +41,7 @@ int Main(int argc, char** argv) {
     return rc == 0 ? 0 : 125;
   }
   if (ctx.debug) SetLogLevel(LogLevel::kDebug);
+  container::TracePhase("parse the command line");
   // The store root is used as a prefix everywhere; make it absolute once.
   if (!ctx.root.empty() && ctx.root[0] != '/') {
     char* cwd = getcwd(nullptr, 0);

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "container/files.h"
+#include "container/trace.h"
 #include "runtime/runtime.h"
 #include "sys/mount.h"
 #include "util/fs.h"
@@ -171,6 +172,7 @@ Result<int> ParseSignal(std::string_view in) {
 Result<std::unique_ptr<Manager>> Manager::Open(const std::string& root) {
   auto images = TRY(image::ImageStore::Open(root));
   TRY(MakeDirsAbs(root + "/containers/.names", 0700));
+  TracePhase("open the store");
   return std::unique_ptr<Manager>(new Manager(root, std::move(images)));
 }
 
@@ -264,7 +266,9 @@ Result<std::vector<Summary>> Manager::List(bool all) {
 
 Result<std::string> Manager::Create(const CreateOptions& o) {
   FileLock lock = TRY(images_->Lock(FileLock::Mode::kExclusive));
+  TracePhase("create: lock the store");
   image::Image img = TRY(images_->Resolve(o.image).Wrap("Unable to find image '" + o.image + "'"));
+  TracePhase("create: resolve the image");
   std::vector<std::string> env_file_lines;
   for (const std::string& f : o.env_files) {
     std::string text = TRY(ReadFile(f).Wrap("--env-file"));
@@ -275,6 +279,7 @@ Result<std::string> Manager::Create(const CreateOptions& o) {
   auto [cfg, host] = TRY(MergeConfig(img.config.value("config", json::object()), o, id,
                                      HostHostname(), env_file_lines));
   TRY(CheckUlimits(host.ulimits));
+  TracePhase("create: merge the config");
 
   Record r;
   r.id = id;
@@ -337,30 +342,41 @@ Result<std::string> Manager::Create(const CreateOptions& o) {
     if (!made_name) return Error(Errc::kInternal, "could not find a free container name");
   }
 
+  TracePhase("create: reserve the name");
   if (mkdir(dir.c_str(), 0710) != 0) return Error::FromErrno(errno, "mkdir " + dir);
   made_dir = true;
   // Init layer: Docker's placeholders, bound over at start.
   TRY(drv.Create(id + "-init", img.top_layer_id, graph::LayerKind::kInit)
           .Wrap("create the init layer"));
+  TracePhase("create: init layer");
   {
     Dir diff = TRY(drv.OpenDiffDir(id + "-init"));
     TRY(FillInitLayer(diff).Wrap("fill the init layer"));
   }
+  TracePhase("create: fill the init layer");
   TRY(drv.Create(id, id + "-init", graph::LayerKind::kContainer)
           .Wrap("create the read-write layer"));
+  TracePhase("create: read-write layer");
   TRY(images_->AddContainerRef(id, img, id + "-init", id));
   made_ref = true;
+  TracePhase("create: container ref in layerdb/mounts");
 
   TRY(WriteHostFiles(dir, r.config.hostname, r.host.network_mode));
   TRY(WriteJsonFast(dir + "/config.v2.json", RecordToJson(r)));
   TRY(SaveState(id, State{}));
+  TracePhase("create: host files, record, state");
   guard.Release();
   return id;
 }
 
 Result<oci::RuntimeSpec> Manager::Prepare(const Record& r) {
   graph::GraphDriver& drv = images_->driver();
-  std::string merged = TRY(drv.Mount(r.id).Wrap("mount the container's rootfs"));
+  // A --rm container never outlives a crash: its upper dir need not be synced (podman does
+  // the same), which also spares the sync of the whole file system at unmount.
+  graph::MountOptions mo;
+  mo.volatile_upper = r.host.auto_remove;
+  std::string merged = TRY(drv.Mount(r.id, mo).Wrap("mount the container's rootfs"));
+  TracePhase("start: mount the rootfs");
   bool ok = false;
   struct Unmounter {
     graph::GraphDriver& d;
@@ -392,6 +408,7 @@ Result<oci::RuntimeSpec> Manager::Prepare(const Record& r) {
     c.bounding = c.effective = c.permitted = held;
   }
   TRY(WriteJsonFast(dir + "/config.json", oci::ToJson(spec)));
+  TracePhase("start: user, spec, config.json");
   ok = true;
   return spec;
 }
@@ -400,17 +417,24 @@ Result<void> Manager::Destroy(const std::string& id) {
   graph::GraphDriver& drv = images_->driver();
   auto rec = Load(id);
   (void)runtime::RemoveCgroup("shale/" + id);
+  TracePhase("destroy: load the record, remove the cgroup");
   TRY(drv.Unmount(id).Wrap("unmount the rootfs"));
+  TracePhase("destroy: unmount the rootfs");
   TRY(drv.Remove(id).Wrap("remove the read-write layer"));
+  TracePhase("destroy: remove the read-write layer");
   TRY(drv.Remove(id + "-init").Wrap("remove the init layer"));
+  TracePhase("destroy: remove the init layer");
   TRY(images_->RemoveContainerRef(id));
+  TracePhase("destroy: remove the container ref");
   if (rec && !rec->name.empty()) {
     std::string link = root_ + "/containers/.names/" + rec->name;
     char buf[256];
     ssize_t n = readlink(link.c_str(), buf, sizeof(buf) - 1);
     if (n > 0 && std::string(buf, n) == id) unlink(link.c_str());
   }
-  return RemoveTreeAbs(ContainerDir(id));
+  auto removed = RemoveTreeAbs(ContainerDir(id));
+  TracePhase("destroy: name, container dir");
+  return removed;
 }
 
 Result<void> Manager::WaitNotRunning(const std::string& id, int64_t timeout_ms, bool* timed_out) {

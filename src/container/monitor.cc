@@ -17,6 +17,7 @@
 
 #include "container/container.h"
 #include "container/files.h"
+#include "container/trace.h"
 #include "runtime/runtime.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -195,7 +196,9 @@ void Manager::Finish(const Record& r, int status, bool oom) {
     s.pid = 0;
     if (auto w = SaveState(r.id, s); !w) LogWarn("record the exit of " + r.id + ": " + w.error().message());
   }
+  TracePhase("finish: record the exit");
   auto lock = images_->Lock(FileLock::Mode::kExclusive);
+  TracePhase("finish: lock the store");
   if (r.host.auto_remove) {
     if (auto d = Destroy(r.id); !d) LogWarn("remove container " + r.id + ": " + d.error().message());
   } else {
@@ -236,7 +239,9 @@ int Manager::Supervise(const Record& r, const oci::RuntimeSpec& spec, bool attac
       sp.process.console_width = ws.ws_col;
     }
   }
+  TracePhase("start: log, pipes");
   auto started = runtime::Run(sp, ro);
+  TracePhase("start: runtime::Run (clone, mounts, pivot_root, exec)");
   out_w.reset();
   err_w.reset();
   if (!started) {
@@ -265,6 +270,7 @@ int Manager::Supervise(const Record& r, const oci::RuntimeSpec& spec, bool attac
   }
   Report(report_fd, "OK");
   if (report_fd >= 0) close(report_fd);
+  TracePhase("start: record running");
 
   Io io;
   io.log = &log;
@@ -282,9 +288,12 @@ int Manager::Supervise(const Record& r, const oci::RuntimeSpec& spec, bool attac
     io.err_r = err_r.get();
   }
   Pump(io, started->pidfd.get(), started->pid);
+  TracePhase("wait: output until exit");
   int status = runtime::Wait(started->pid).value_or(137);
   bool oom = runtime::OomKilled(spec.linux.cgroups_path).value_or(false);
+  TracePhase("wait: reap, oom check");
   (void)runtime::RemoveCgroup(spec.linux.cgroups_path);
+  TracePhase("finish: remove the cgroup");
   Finish(r, status, oom);
   return status;
 }
@@ -300,6 +309,7 @@ int Manager::RunAttached(const std::string& id) {
   if (!s) return fail(std::move(s).error());
   if (s->status == "running" || s->status == "paused")
     return fail(Error(Errc::kInvalidArgument, "container " + id + " is already running"));
+  TracePhase("start: load the record and state");
   Result<oci::RuntimeSpec> spec = Error(Errc::kInternal, "");
   {
     auto lock = images_->Lock(FileLock::Mode::kExclusive);
