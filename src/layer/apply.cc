@@ -581,7 +581,10 @@ Result<ApplyResult> Apply(const Dir& root, const ReadFn& read, const ApplyOption
   ApplyResult res;
   Sha256 raw_hash, tar_hash;
   std::unique_ptr<internal::Decoder> dec;
-  std::vector<char> in;
+  // Compressed input: in_len bytes at inbuf, the first ones possibly left over from the
+  // previous read.
+  std::unique_ptr<char[]> inbuf(new char[2 * kBufSize]);
+  size_t in_len = 0;
   bool detected = false;
   int out = -1;       // ring buffer being filled with uncompressed bytes
   size_t out_len = 0;
@@ -620,11 +623,12 @@ Result<ApplyResult> Apply(const Dir& root, const ReadFn& read, const ApplyOption
           res.compression = DetectCompression(std::string_view(ring.buf(out), n));
           if (res.compression != Compression::kNone) {
             dec = internal::MakeDecoder(res.compression);
-            in.assign(ring.buf(out), ring.buf(out) + n);
+            memcpy(inbuf.get(), ring.buf(out), n);
+            in_len = n;
             ring.Release(out);
             out = -1;
-            TRY(consume_raw(in.data(), n));
-            raw_hash.Update(in.data(), n);
+            TRY(consume_raw(inbuf.get(), n));
+            raw_hash.Update(inbuf.get(), n);
             res.compressed_size += static_cast<int64_t>(n);
             if (opts.progress) opts.progress(res.compressed_size);
             goto decode;
@@ -643,45 +647,60 @@ Result<ApplyResult> Apply(const Dir& root, const ReadFn& read, const ApplyOption
         continue;
       }
       {
-        in.resize(kBufSize);
-        size_t n = TRY(read(in.data(), kBufSize));
-        in.resize(n);
+        // Input the decoder left unconsumed (a gzip member header split across reads: ISA-L
+        // takes a header only whole) stays at the front of `in`.
+        size_t keep = in_len;
+        size_t n = TRY(read(inbuf.get() + keep, kBufSize));
+        in_len = keep + n;
         if (n == 0) {
           // Let the decoder flush whatever it still holds.
+          std::string_view sv(inbuf.get(), in_len);
           for (;;) {
             if (out < 0) TRY(acquire());
-            std::string_view sv;
-            size_t produced = 0;
+            size_t produced = 0, before = sv.size();
             TRY(dec->Decode(&sv, ring.buf(out) + out_len, kBufSize - out_len, &produced));
             out_len += produced;
             if (out_len == kBufSize) TRY(push());
-            if (produced == 0) break;
+            if (produced == 0 && sv.size() == before) break;
           }
           if (out >= 0 && out_len > 0) TRY(push());
           if (out >= 0) {
             ring.Release(out);
             out = -1;
           }
-          return dec->Finish().Wrap("layer");
+          TRY(dec->Finish().Wrap("layer"));
+          if (!sv.empty())
+            return Error(Errc::kCorrupt, "layer: " + std::to_string(sv.size()) +
+                                             " bytes after the end of the compressed stream "
+                                             "that do not start a new member");
+          return Ok();
         }
-        TRY(consume_raw(in.data(), n));
-        raw_hash.Update(in.data(), n);
+        TRY(consume_raw(inbuf.get() + keep, n));
+        raw_hash.Update(inbuf.get() + keep, n);
         res.compressed_size += static_cast<int64_t>(n);
         if (opts.progress) opts.progress(res.compressed_size);
       }
     decode: {
-      std::string_view sv(in.data(), in.size());
-      bool full = false;
-      while (!sv.empty() || full) {
+      std::string_view sv(inbuf.get(), in_len);
+      for (;;) {
         if (out < 0) TRY(acquire());
         size_t produced = 0, before = sv.size();
         TRY(dec->Decode(&sv, ring.buf(out) + out_len, kBufSize - out_len, &produced));
         out_len += produced;
-        full = out_len == kBufSize;
-        if (full) TRY(push());
-        if (produced == 0 && sv.size() == before)
-          return Error(Errc::kCorrupt, "layer: decompressor made no progress (corrupt stream)");
+        if (out_len == kBufSize) {
+          TRY(push());
+          continue;  // the decoder may hold more output even with no input left
+        }
+        // Output room left and nothing more came out: the decoder needs more input than
+        // sv holds (possibly none). Keep the rest for the next read.
+        if (produced == 0 && sv.size() == before) break;
+        if (sv.empty() && produced == 0) break;
       }
+      // A leftover is at most a member header (a few bytes to a few KB with long names).
+      if (sv.size() > kBufSize)
+        return Error(Errc::kCorrupt, "layer: decompressor made no progress (corrupt stream)");
+      memmove(inbuf.get(), sv.data(), sv.size());
+      in_len = sv.size();
     }
     }
   };
