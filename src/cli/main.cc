@@ -1,6 +1,8 @@
 #include "cli/main.h"
 
 #include <cstdlib>
+
+#include <openssl/crypto.h>
 #include <iostream>
 
 #include "cli/context.h"
@@ -16,6 +18,8 @@ int ReportError(const Error& e, int status) {
 
 int Main(int argc, char** argv) {
   container::TracePhase("main");
+  // shale uses OpenSSL for sha256 only: skip reading openssl.cnf (0.3 ms on every command).
+  OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, nullptr);
   Context ctx;
   const char* env_root = getenv("SHALE_ROOT");
   ctx.root = env_root && *env_root ? env_root : "/var/lib/shale";
