@@ -20,10 +20,13 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
 #include <unordered_set>
+
+#include <zstd.h>
 
 #include "layer/internal.h"
 #include "layer/layer.h"
@@ -124,8 +127,10 @@ struct DirTime {
 
 class Extractor {
  public:
-  Extractor(const Dir& root, Whiteouts mode, Ring* ring)
-      : root_(root), mode_(mode), ring_(ring) {}
+  // split: collect a tar-split (what the stream holds besides file payloads). dry: parse
+  // only, extract nothing (the files are already in a diff dir).
+  Extractor(const Dir& root, Whiteouts mode, Ring* ring, bool split, bool dry)
+      : root_(root), mode_(mode), ring_(ring), split_(split), dry_(dry) {}
 
   // Runs on the worker thread.
   Result<void> Run() {
@@ -141,8 +146,21 @@ class Extractor {
       if (r == ARCHIVE_EOF) break;
       if (r == ARCHIVE_RETRY) continue;
       if (r < ARCHIVE_WARN) return ArchiveError(a.get(), "read header");
-      TRY(Entry(a.get(), e));
+      bool ref = false;
+      if (split_) ref = TRY(SplitHeader(a.get(), e));
+      if (dry_) {
+        if (archive_read_data_skip(a.get()) < ARCHIVE_WARN)
+          return ArchiveError(a.get(), "skip data");
+      } else {
+        TRY(Entry(a.get(), e));
+      }
+      if (ref) {
+        refs_[split_path_] = recs_.size();
+        recs_.push_back({true, 0, split_size_, split_path_});
+      }
     }
+    // Everything after the last entry's payload is raw: end blocks, padding, trailing bytes.
+    if (split_ && cur_ >= 0) TRY(EmitRaw(cb1_));
     // Drain what is left (tar end blocks, padding): the hashing side needs all of it.
     Drain();
     if (producer_failed_) return Error(Errc::kIo, "layer input failed");
@@ -154,10 +172,17 @@ class Extractor {
   void Abort() { ring_->Cancel(); }
   int64_t content_size() const { return content_size_; }
 
+  // The tar-split: records in stream order, raw bytes in one arena. Written at the end (a
+  // later entry can still turn a file reference into raw bytes).
+  Result<void> WriteSplit(int fd, const Digest& diff_id, int64_t size) const;
+
  private:
   static la_ssize_t ReadCb(archive* a, void* ctx, const void** buf) {
     auto* self = static_cast<Extractor*>(ctx);
-    if (self->cur_ >= 0) self->ring_->Release(std::exchange(self->cur_, -1));
+    if (self->cur_ >= 0) {
+      if (self->split_) self->SaveUnclassified();
+      self->ring_->Release(std::exchange(self->cur_, -1));
+    }
     int i;
     size_t len;
     bool failed = false;
@@ -170,6 +195,8 @@ class Extractor {
       return 0;
     }
     self->cur_ = i;
+    self->cb0_ = self->cb1_;
+    self->cb1_ += static_cast<int64_t>(len);
     *buf = self->ring_->buf(i);
     return static_cast<la_ssize_t>(len);
   }
@@ -179,8 +206,136 @@ class Extractor {
     int i;
     size_t len;
     bool failed = false;
-    while (ring_->PopFull(&i, &len, &failed)) ring_->Release(i);
+    while (ring_->PopFull(&i, &len, &failed)) {
+      if (split_) AppendRaw(ring_->buf(i), len);
+      ring_->Release(i);
+    }
     if (failed) producer_failed_ = true;
+  }
+
+
+  // --- tar-split ---
+
+  void AppendRaw(const char* p, size_t n) {
+    if (n == 0) return;
+    // A new record unless the last one is raw and ends where the arena ends (a rescued
+    // payload may have been appended since).
+    if (recs_.empty() || recs_.back().file ||
+        recs_.back().off + static_cast<size_t>(recs_.back().len) != arena_.size())
+      recs_.push_back({false, arena_.size(), 0, {}});
+    arena_.append(p, n);
+    recs_.back().len += static_cast<int64_t>(n);
+  }
+
+  // Before the buffer in hand goes back to the ring: keep its bytes nobody classified yet.
+  void SaveUnclassified() {
+    if (cb1_ <= done_) return;
+    int64_t from = std::max(cb0_, done_);
+    pending_.append(ring_->buf(cur_) + (from - cb0_), static_cast<size_t>(cb1_ - from));
+  }
+
+  // Marks [done_, to) raw. REQUIRES done_ <= to <= cb1_.
+  Result<void> EmitRaw(int64_t to) {
+    if (to < done_ || to > cb1_)
+      return Error(Errc::kInternal, "tar-split: stream offset " + std::to_string(to) +
+                                        " outside [" + std::to_string(done_) + ", " +
+                                        std::to_string(cb1_) + "]");
+    int64_t from_pending = std::min(to, cb0_) - done_;
+    if (from_pending > 0) {
+      AppendRaw(pending_.data(), static_cast<size_t>(from_pending));
+      pending_.erase(0, static_cast<size_t>(from_pending));
+      done_ += from_pending;
+    }
+    if (to > done_) {
+      AppendRaw(ring_->buf(cur_) + (done_ - cb0_), static_cast<size_t>(to - done_));
+      done_ = to;
+    }
+    if (done_ >= cb0_) pending_.clear();
+    return Ok();
+  }
+
+  // After a header: its bytes (and what came before) are raw; returns whether the entry's
+  // payload is taken back from the diff dir (then done_ moves past it).
+  Result<bool> SplitHeader(archive* a, archive_entry* e) {
+    int64_t data_start = archive_filter_bytes(a, 0);
+    TRY(EmitRaw(data_start));
+    const char* raw = archive_entry_pathname(e);
+    if (!raw) return false;
+    name_ = raw;
+    std::vector<std::string_view> comps;
+    std::string nm = raw;
+    if (!Clean(nm.c_str(), &comps)) return false;  // Entry() refuses it
+    std::string path;
+    for (auto c : comps) {
+      if (!path.empty()) path += '/';
+      path.append(c);
+    }
+    bool whiteout = !comps.empty() && comps.back().substr(0, kWhiteoutPrefix.size()) == kWhiteoutPrefix;
+    if (dry_) {
+      // Nothing is extracted, so nothing can be rescued: a tar that replaces or deletes
+      // one of its own files cannot be split this way.
+      std::string victim = path;
+      if (whiteout) {
+        std::string_view leaf = comps.back();
+        victim = path.substr(0, path.size() - leaf.size()) +
+                 std::string(leaf.substr(kWhiteoutPrefix.size()));
+        if (leaf == kOpaqueMarker) victim = path.substr(0, path.size() - leaf.size());
+      }
+      if (!victim.empty() && Touches(victim))
+        return Error(Errc::kUnsupported, "tar-split: entry \"" + name_ +
+                                             "\" replaces or deletes an earlier file of the tar");
+    }
+    bool ref = archive_entry_filetype(e) == AE_IFREG && !archive_entry_hardlink(e) &&
+               archive_entry_size_is_set(e) && archive_entry_size(e) > 0 &&
+               archive_entry_sparse_count(e) == 0 && !comps.empty() && !whiteout;
+    if (!ref) return false;
+    split_path_ = std::move(path);
+    split_size_ = archive_entry_size(e);
+    done_ = data_start + split_size_;
+    if (done_ <= cb0_) {
+      pending_.erase(0, static_cast<size_t>(split_size_));
+    } else {
+      pending_.clear();
+    }
+    return true;
+  }
+
+  // Whether `path` or something under it has a payload reference.
+  bool Touches(const std::string& path) const {
+    if (refs_.count(path)) return true;
+    auto it = refs_.lower_bound(path + "/");
+    return it != refs_.end() && it->first.compare(0, path.size() + 1, path + "/") == 0;
+  }
+
+  // `path` (and what is under it) is about to be removed or replaced: the payloads it holds
+  // move into the tar-split as raw bytes, read back from the diff dir.
+  Result<void> Rescue(const std::string& path) {
+    std::vector<std::string> doomed;
+    if (refs_.count(path)) doomed.push_back(path);
+    for (auto it = refs_.lower_bound(path + "/");
+         it != refs_.end() && it->first.compare(0, path.size() + 1, path + "/") == 0; ++it)
+      doomed.push_back(it->first);
+    for (const auto& p : doomed) {
+      size_t k = refs_[p];
+      SplitRec& rec = recs_[k];
+      long fd = Openat2(root_.fd(), p.c_str(), O_RDONLY | O_NOFOLLOW, kBeneath);
+      if (fd < 0) return Error::FromErrno(errno, "tar-split: reopen \"" + p + "\"");
+      UniqueFd owner(static_cast<int>(fd));
+      size_t off = arena_.size();
+      arena_.resize(off + static_cast<size_t>(rec.len));
+      int64_t got = 0;
+      while (got < rec.len) {
+        ssize_t n = pread(owner.get(), arena_.data() + off + got, static_cast<size_t>(rec.len - got), got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return Error(Errc::kInternal, "tar-split: \"" + p + "\" is shorter than its entry");
+        got += n;
+      }
+      rec.file = false;
+      rec.off = off;
+      rec.path.clear();
+      refs_.erase(p);
+    }
+    return Ok();
   }
 
   Error ArchiveError(archive* a, const char* what) {
@@ -250,6 +405,14 @@ class Extractor {
 
   // Removes whatever is at pfd/leaf (a tree if it is a directory). Missing is fine.
   Result<void> RemoveAt(int pfd, const char* leaf, const std::string& name) {
+    if (split_ && !refs_.empty()) {
+      std::string path;
+      for (size_t i = 0; i + 1 < comps_.size(); i++) {
+        path.append(comps_[i]);
+        path += '/';
+      }
+      TRY(Rescue(path + leaf));
+    }
     if (unlinkat(pfd, leaf, 0) == 0 || errno == ENOENT) return Ok();
     if (errno == EISDIR || errno == EPERM) {
       // The cached parents never reach below pfd here (Parent() left exactly the
@@ -558,6 +721,22 @@ class Extractor {
   Whiteouts mode_;
   Ring* ring_;
   int cur_ = -1;
+  // Tar-split state. Stream offsets: the buffer in hand holds [cb0_, cb1_); everything
+  // before done_ is classified; pending_ holds the bytes [done_, cb0_) of released buffers.
+  bool split_ = false, dry_ = false;
+  int64_t cb0_ = 0, cb1_ = 0, done_ = 0;
+  std::string pending_;
+  struct SplitRec {
+    bool file;
+    size_t off;      // raw: in arena_
+    int64_t len;
+    std::string path;  // file: as extracted in the diff dir
+  };
+  std::vector<SplitRec> recs_;
+  std::string arena_;
+  std::map<std::string, size_t> refs_;  // path -> index in recs_ of its payload reference
+  std::string split_path_;
+  int64_t split_size_ = 0;
   bool producer_failed_ = false;
   int64_t content_size_ = 0;
   std::string name_, leaf_;
@@ -567,11 +746,64 @@ class Extractor {
   std::unordered_set<std::string> created_;
 };
 
-}  // namespace
 
-Result<ApplyResult> Apply(const Dir& root, const ReadFn& read, const ApplyOptions& opts) {
+// Tar-split serialisation (docs/layout.md): a zstd frame holding
+//   "shale-tar-split/1\n"
+//   records: 'R' <varint n> <n raw bytes> | 'F' <varint size> <varint len> <path>
+//   'E' <varint tar size> <64 hex digits: sha256 of the tar>
+void PutVarint(std::string* out, uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+Result<void> Extractor::WriteSplit(int fd, const Digest& diff_id, int64_t size) const {
+  std::unique_ptr<ZSTD_CCtx, FnDeleter<ZSTD_freeCCtx>> cctx(ZSTD_createCCtx());
+  ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel, 3);
+  std::string out(ZSTD_CStreamOutSize(), '\0');
+  auto feed = [&](std::string_view in, ZSTD_EndDirective end) -> Result<void> {
+    ZSTD_inBuffer ib{in.data(), in.size(), 0};
+    for (;;) {
+      ZSTD_outBuffer ob{out.data(), out.size(), 0};
+      size_t r = ZSTD_compressStream2(cctx.get(), &ob, &ib, end);
+      if (ZSTD_isError(r))
+        return Error(Errc::kInternal, std::string("tar-split: zstd: ") + ZSTD_getErrorName(r));
+      TRY(internal::WriteFull(fd, out.data(), ob.pos, "tar-split"));
+      if (end == ZSTD_e_end ? r == 0 : ib.pos == ib.size) return Ok();
+    }
+  };
+  std::string head(internal::kSplitMagic);
+  for (const auto& r : recs_) {
+    if (r.file) {
+      head.push_back('F');
+      PutVarint(&head, static_cast<uint64_t>(r.len));
+      PutVarint(&head, r.path.size());
+      head += r.path;
+    } else {
+      head.push_back('R');
+      PutVarint(&head, static_cast<uint64_t>(r.len));
+      TRY(feed(head, ZSTD_e_continue));
+      head.clear();
+      TRY(feed(std::string_view(arena_).substr(r.off, static_cast<size_t>(r.len)),
+               ZSTD_e_continue));
+    }
+    if (head.size() > (1 << 16)) {
+      TRY(feed(head, ZSTD_e_continue));
+      head.clear();
+    }
+  }
+  head.push_back('E');
+  PutVarint(&head, static_cast<uint64_t>(size));
+  head += diff_id.hex();
+  return feed(head, ZSTD_e_end);
+}
+
+Result<ApplyResult> ApplyImpl(const Dir& root, const ReadFn& read, const ApplyOptions& opts,
+                              bool dry) {
   Ring ring;
-  Extractor ex(root, opts.whiteouts, &ring);
+  Extractor ex(root, opts.whiteouts, &ring, opts.tar_split_fd >= 0, dry);
   Result<void> ex_result;
   std::thread worker([&] {
     ex_result = ex.Run();
@@ -719,14 +951,16 @@ Result<ApplyResult> Apply(const Dir& root, const ReadFn& read, const ApplyOption
   res.diff_id = tar_hash.Finish();
   res.digest = res.compression == Compression::kNone ? res.diff_id : raw_hash.Finish();
   res.content_size = ex.content_size();
-  if (opts.sync && syncfs(root.fd()) != 0)
+  if (opts.tar_split_fd >= 0)
+    TRY(ex.WriteSplit(opts.tar_split_fd, res.diff_id, res.uncompressed_size)
+            .Wrap("layer " + res.diff_id.str()));
+  if (!dry && opts.sync && syncfs(root.fd()) != 0)
     return Error::FromErrno(errno, "syncfs " + root.path());
   return res;
 }
 
-Result<ApplyResult> ApplyFd(const Dir& root, int fd, const ApplyOptions& opts) {
-  posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-  ReadFn read = [fd](char* buf, size_t n) -> Result<size_t> {
+ReadFn FdReader(int fd) {
+  return [fd](char* buf, size_t n) -> Result<size_t> {
     for (;;) {
       ssize_t r = ::read(fd, buf, n);
       if (r >= 0) return static_cast<size_t>(r);
@@ -734,7 +968,30 @@ Result<ApplyResult> ApplyFd(const Dir& root, int fd, const ApplyOptions& opts) {
       return Error::FromErrno(errno, "read layer");
     }
   };
-  return Apply(root, read, opts);
+}
+
+}  // namespace
+
+Result<ApplyResult> Apply(const Dir& root, const ReadFn& read, const ApplyOptions& opts) {
+  return ApplyImpl(root, read, opts, false);
+}
+
+Result<ApplyResult> SplitTar(int tar_fd, int split_fd) {
+  posix_fadvise(tar_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  ApplyOptions opts;
+  opts.sync = false;
+  opts.tar_split_fd = split_fd;
+  Dir none;
+  auto r = ApplyImpl(none, FdReader(tar_fd), opts, true);
+  if (!r) return std::move(r).error().Wrap("tar-split");
+  if (r->compression != Compression::kNone)
+    return Error(Errc::kInvalidArgument, "tar-split: the tar is compressed");
+  return r;
+}
+
+Result<ApplyResult> ApplyFd(const Dir& root, int fd, const ApplyOptions& opts) {
+  posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  return Apply(root, FdReader(fd), opts);
 }
 
 }  // namespace shale::layer

@@ -40,6 +40,9 @@ Result<std::vector<Xattr>> ListXattrs(int dirfd, const char* name, std::string_v
 // "/proc/self/fd/<dirfd>/<name>" for the l*xattr calls, which have no *at form.
 std::string ProcPath(int dirfd, const char* name);
 
+// First bytes of a (decompressed) tar-split; see docs/layout.md.
+inline constexpr std::string_view kSplitMagic = "shale-tar-split/1\n";
+
 inline bool IsWhiteoutDevice(const struct stat& st) {
   return S_ISCHR(st.st_mode) && st.st_rdev == 0;
 }

@@ -38,6 +38,12 @@ struct ApplyOptions {
   // syncfs() the root's file system once at the end (the store commits the layer after it).
   // Tests and benchmarks may turn it off.
   bool sync = true;
+  // If >= 0, the layer's tar-split is written here (zstd; format in docs/layout.md): the
+  // tar's bytes other than regular-file payloads, and for each payload a reference to the
+  // file as extracted. With the diff dir it rebuilds the exact tar (Reassemble). Payloads
+  // that cannot be read back from the diff dir (sparse files, files the same tar replaces
+  // or deletes later, entries not extracted) are kept in the tar-split as raw bytes.
+  int tar_split_fd = -1;
 };
 
 struct ApplyResult {
@@ -56,6 +62,17 @@ struct ApplyResult {
 // are taken relative to root. Keeps owners, modes, mtimes, xattrs, links, device nodes.
 Result<ApplyResult> Apply(const Dir& root, const ReadFn& read, const ApplyOptions& opts);
 Result<ApplyResult> ApplyFd(const Dir& root, int fd, const ApplyOptions& opts);
+
+// The tar-split of an uncompressed tar whose files are already in a diff dir (commit: the
+// diff dir is a copy of what was packed), parsing only. kUnsupported if the tar replaces or
+// deletes one of its own files (nothing to read those payloads back from).
+Result<ApplyResult> SplitTar(int tar_fd, int split_fd);
+
+// Rebuilds a layer's tar from its tar-split and its diff dir into out_fd, hashing as it
+// writes; kCorrupt if a referenced file is missing or changed size, or if the bytes written
+// do not have the recorded size and diffID (the caller names the layer). out_fd may be a pipe.
+struct WriteResult;
+Result<WriteResult> Reassemble(const Dir& diff, int split_fd, int out_fd);
 
 struct WriteOptions {
   // Clamp every mtime to at most this (SOURCE_DATE_EPOCH / --reproducible).
