@@ -510,20 +510,29 @@ Result<Unpacked> StoreImpl::UnpackStream(Txn& txn, const std::string& parent_cac
   TRY(driver_->Create(u.cache_id, parent_cache, graph::LayerKind::kImage));
   Dir diff = TRY(driver_->OpenDiffDir(u.cache_id));
   UniqueFd tee;
-  if (keep_blob) {
-    std::string tmpl = txn.dir() + "/blob-XXXXXX";
-    int fd = ::mkostemp(tmpl.data(), O_CLOEXEC);
-    if (fd < 0) return Error::FromErrno(errno, "mkstemp " + tmpl);
-    tee = UniqueFd(fd);
-    u.blob_tmp = tmpl;
-  }
+  if (keep_blob) tee = TRY(TxnFile(txn, "blob", &u.blob_tmp));
+  UniqueFd split = TRY(TxnFile(txn, "split", &u.split_tmp));
   Progress progress(label, total);
   layer::ApplyOptions opts;
   opts.tee_fd = tee ? tee.get() : -1;
+  opts.tee_compressed_only = true;
+  opts.tar_split_fd = split.get();
   if (Progress::Enabled()) opts.progress = [&](int64_t n) { progress.Update(n); };
   u.res = TRY(layer::Apply(diff, read, opts));
   progress.Done();
+  if (u.res.compression == layer::Compression::kNone && keep_blob) {
+    (void)::unlink(u.blob_tmp.c_str());
+    u.blob_tmp.clear();
+  }
   return u;
+}
+
+Result<UniqueFd> StoreImpl::TxnFile(Txn& txn, const char* prefix, std::string* path) {
+  std::string tmpl = txn.dir() + "/" + prefix + "-XXXXXX";
+  int fd = ::mkostemp(tmpl.data(), O_CLOEXEC);
+  if (fd < 0) return Error::FromErrno(errno, "mkstemp " + tmpl);
+  *path = tmpl;
+  return UniqueFd(fd);
 }
 
 Result<Unpacked> StoreImpl::UnpackFd(Txn& txn, const std::string& parent_cache, int fd,
@@ -548,10 +557,28 @@ Result<store::LayerRecord> StoreImpl::Register(Txn& txn, const Unpacked& u, cons
   rec.cache_id = u.cache_id;
   rec.size = u.res.content_size;
   rec.tar_size = u.res.uncompressed_size;
-  if (!u.blob_tmp.empty() || content_.Has(u.res.digest)) {
+  rec.tar_split_src = u.split_tmp;
+  bool plain = u.res.compression == layer::Compression::kNone;
+  if (rec.tar_split_src.empty() && plain && !u.blob_tmp.empty()) {
+    // A tar packed from a dir that is now the layer (commit): split it without extracting.
+    std::string split_path;
+    UniqueFd split = TRY(TxnFile(txn, "split", &split_path));
+    int in = ::open(u.blob_tmp.c_str(), O_RDONLY | O_CLOEXEC);
+    if (in < 0) return Error::FromErrno(errno, "open " + u.blob_tmp);
+    UniqueFd owner(in);
+    auto r = layer::SplitTar(in, split.get());
+    if (r && r->diff_id == u.res.diff_id) {
+      rec.tar_split_src = split_path;
+    } else if (!r && r.error().code() != Errc::kUnsupported) {
+      return std::move(r).error().Wrap("layer " + u.res.diff_id.str());
+    }
+  }
+  // A plain tar with a tar-split needs no blob: its bytes are the split plus diff/.
+  std::string blob_tmp = plain && !rec.tar_split_src.empty() ? "" : u.blob_tmp;
+  if (!blob_tmp.empty() || (!plain && content_.Has(u.res.digest))) {
     if (!content_.Has(u.res.digest)) {
       TRY(txn.NoteBlob(u.res.digest));
-      TRY(content_.Adopt(u.blob_tmp, u.res.digest));
+      TRY(content_.Adopt(blob_tmp, u.res.digest));
     }
     rec.blob_digest = u.res.digest;
     rec.blob_media_type = media_type.empty() ? MediaTypeFor(u.res.compression) : media_type;

@@ -324,12 +324,16 @@ Result<LoadResult> StoreImpl::Load(int fd, const std::string& name) {
                                        pl.diff_id.str());
     return Ok();
   };
+  bool tee_compressed_only = false;
   auto apply = [&](Planned& pl, const layer::ReadFn& read, int tee_fd,
                    int64_t total) -> Result<layer::ApplyResult> {
     Dir diff = TRY(driver_->OpenDiffDir(pl.cache_id));
     Progress progress("Loading layer " + pl.diff_id.Short(), total);
+    UniqueFd split = TRY(TxnFile(txn, "split", &pl.u.split_tmp));
     layer::ApplyOptions opts;
     opts.tee_fd = tee_fd;
+    opts.tar_split_fd = split.get();
+    opts.tee_compressed_only = tee_compressed_only;
     if (Progress::Enabled()) opts.progress = [&](int64_t n) { progress.Update(n); };
     auto res = TRY(layer::Apply(diff, read, opts).Wrap("layer " + pl.src.entry));
     progress.Done();
@@ -391,10 +395,8 @@ Result<LoadResult> StoreImpl::Load(int fd, const std::string& name) {
       streamed.erase(n);
       --left;
       auto& ts = targets[n];
-      std::string blob_path = txn.dir() + "/blob-" + std::to_string(blob_n++);
-      int bfd = ::open(blob_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-      if (bfd < 0) return Error::FromErrno(errno, "open " + blob_path);
-      UniqueFd tee(bfd);
+      std::string blob_path;
+      UniqueFd tee = TRY(TxnFile(txn, "blob", &blob_path));
       archive* ar = a.get();
       layer::ReadFn read = [ar, n](char* buf, size_t len) -> Result<size_t> {
         la_ssize_t got = archive_read_data(ar, buf, len);
@@ -402,7 +404,11 @@ Result<LoadResult> StoreImpl::Load(int fd, const std::string& name) {
         return static_cast<size_t>(got);
       };
       Planned& pl = planned[ts[0]];
+      // A plain layer is kept as its tar-split, not as a blob: tee it only when another
+      // layer is to be filled from the same entry.
+      tee_compressed_only = ts.size() == 1;
       pl.u.res = TRY(apply(pl, read, tee.get(), archive_entry_size(e)));
+      tee_compressed_only = false;
       pl.u.cache_id = pl.cache_id;
       pl.u.blob_tmp = blob_path;
       pl.filled = true;

@@ -9,6 +9,7 @@
 
 #include <map>
 #include <set>
+#include <functional>
 #include <thread>
 
 #include "image/store_impl.h"
@@ -126,9 +127,48 @@ Result<void> StoreImpl::Save(const std::vector<std::string>& refs, ArchiveFormat
 
   // A layer's tar: the kept blob (decompressed on the fly if compressed), or, for a layer
   // kept without its blob, the diff dir written as a tar into tmp/. The diffID is checked.
+  // Pumps what `produce` writes into a pipe (on a thread) into the current entry.
+  auto pump_from = [&](const std::function<Result<void>(int)>& produce, int64_t size,
+                       const std::string& what) -> Result<Digest> {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) return Error::FromErrno(errno, "pipe");
+    UniqueFd rd(p[0]), wr(p[1]);
+    Result<void> pres;
+    std::thread t([&] {
+      pres = produce(wr.get());
+      wr.reset();
+    });
+    auto pumped = Pump(out, rd.get(), size, what);
+    if (!pumped) {  // drain so the producer can finish
+      char buf[65536];
+      while (::read(rd.get(), buf, sizeof buf) > 0) {}
+    }
+    t.join();
+    TRY(std::move(pres).Wrap(what));
+    return pumped;
+  };
+
   auto write_layer_tar = [&](const store::LayerRecord& rec, const std::string& entry,
                              int64_t mtime) -> Result<void> {
     std::string what = "layer " + rec.diff_id.str();
+    if (rec.has_tar_split && rec.tar_size > 0) {
+      // Rebuilt from the tar-split and diff/; Reassemble checks size and diffID.
+      std::string sp = layers_.TarSplitPath(rec.chain_id);
+      int sfd = ::open(sp.c_str(), O_RDONLY | O_CLOEXEC);
+      if (sfd < 0) return Error::FromErrno(errno, "open " + sp);
+      UniqueFd split(sfd);
+      Dir diff = TRY(driver_->OpenDiffDir(rec.cache_id));
+      TRY(out.Header(entry, rec.tar_size, mtime));
+      Digest got = TRY(pump_from(
+          [&](int wfd) -> Result<void> {
+            TRY(layer::Reassemble(diff, split.get(), wfd));
+            return Ok();
+          },
+          rec.tar_size, what));
+      if (got != rec.diff_id)
+        return Error(Errc::kCorrupt, what + ": rebuilt tar has diffID " + got.str());
+      return Ok();
+    }
     if (!rec.blob_digest.empty() && content_.Has(rec.blob_digest) && rec.tar_size > 0) {
       UniqueFd blob = TRY(content_.OpenBlob(rec.blob_digest));
       TRY(out.Header(entry, rec.tar_size, mtime));

@@ -51,7 +51,8 @@ class Txn {
 struct Unpacked {
   std::string cache_id;
   layer::ApplyResult res;
-  std::string blob_tmp;  // the layer blob as received, in the txn dir ("" if not kept)
+  std::string blob_tmp;   // the layer blob as received, in the txn dir ("" if not kept)
+  std::string split_tmp;  // its tar-split, in the txn dir ("" if none)
 };
 
 class StoreImpl : public ImageStore {
@@ -83,14 +84,17 @@ class StoreImpl : public ImageStore {
 
   // --- shared by the verbs ---
   Result<Image> Get(const Digest& id);
-  // Creates driver layer (random id) on parent_cache and extracts `fd` into it. If
-  // keep_blob, the bytes read are also written to a temp file in the txn dir.
+  // Creates driver layer (random id) on parent_cache and extracts `fd` into it, writing
+  // its tar-split to a temp file in the txn dir. If keep_blob and the input is compressed,
+  // the bytes read are also written to a temp file in the txn dir.
   Result<Unpacked> UnpackFd(Txn& txn, const std::string& parent_cache, int fd, bool keep_blob,
                             const std::string& label, int64_t total);
   Result<Unpacked> UnpackStream(Txn& txn, const std::string& parent_cache,
                                 const layer::ReadFn& read, bool keep_blob,
                                 const std::string& label, int64_t total);
-  // Moves the kept blob into blobs/ and writes the layerdb entry for `chain`.
+  // Writes the layerdb entry for `chain` with the tar-split (made from blob_tmp if the
+  // unpack made none) and, for a compressed layer, moves the kept blob into blobs/. A plain
+  // tar blob is not kept unless it cannot be split.
   Result<store::LayerRecord> Register(Txn& txn, const Unpacked& u, const Digest& chain,
                                       const Digest& parent_chain, const std::string& media_type);
   // Writes the config into imagedb and points `tags` at it.
@@ -106,6 +110,8 @@ class StoreImpl : public ImageStore {
   store::ImageDb& imagedb() { return imagedb_; }
   std::string repositories_path() const { return root_ + "/image/overlay2/repositories.json"; }
   std::string tmp_dir() const { return root_ + "/tmp"; }
+  // A new empty file in the txn dir; its path in *path.
+  Result<UniqueFd> TxnFile(Txn& txn, const char* prefix, std::string* path);
 
  private:
   std::string root_;

@@ -106,6 +106,7 @@ Result<LayerRecord> LayerStore::Get(const Digest& chain_id) const {
   r.size = num("size");
   r.blob_size = num("blob-size");
   r.tar_size = num("tar-size");
+  r.has_tar_split = PathExists(dir + "/tar-split.zst");
   if (PathExists(dir + "/blob-digest")) {
     auto b = ReadTrimmed(dir + "/blob-digest");
     if (b) {
@@ -143,6 +144,11 @@ Result<void> LayerStore::Put(const LayerRecord& rec, const std::string& staging_
       TRY(WriteSynced(dir + "/blob-size", std::to_string(rec.blob_size)));
     }
     TRY(WriteSynced(dir + "/tar-size", std::to_string(rec.tar_size)));
+    if (!rec.tar_split_src.empty()) {
+      TRY(FsyncPath(rec.tar_split_src));
+      if (::rename(rec.tar_split_src.c_str(), (dir + "/tar-split.zst").c_str()) != 0)
+        return Error::FromErrno(errno, "rename " + rec.tar_split_src + " into " + dir);
+    }
     TRY(FsyncPath(dir));
     return Ok();
   };

@@ -8,6 +8,7 @@
 //   sha256/<chainID>/blob-media-type  its media type (tar, tar+gzip, tar+zstd)
 //   sha256/<chainID>/blob-size        its size in bytes
 //   sha256/<chainID>/tar-size         size of the uncompressed tar (for save without a pass)
+//   sha256/<chainID>/tar-split.zst    (shale) the tar minus its file payloads (layer::Reassemble)
 //   mounts/<container>/{init-id,mount-id,parent,image}   a container's layers
 //
 // Every entry is built in a staging directory under <root>/tmp and renamed into place, so a
@@ -33,6 +34,8 @@ struct LayerRecord {
   std::string blob_media_type;
   int64_t blob_size = 0;
   int64_t tar_size = 0;
+  bool has_tar_split = false;  // Get: the entry holds tar-split.zst
+  std::string tar_split_src;   // Put: a file (same file system) moved in as tar-split.zst
 };
 
 struct MountRecord {
@@ -64,6 +67,9 @@ class LayerStore {
   Result<void> RemoveMount(const std::string& container_id);
 
   std::string EntryPath(const Digest& chain_id) const;
+  std::string TarSplitPath(const Digest& chain_id) const {
+    return EntryPath(chain_id) + "/tar-split.zst";
+  }
 
  private:
   std::string root_;
