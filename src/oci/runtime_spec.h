@@ -63,6 +63,17 @@ struct Namespace {
   std::string path;  // join an existing one if set
 };
 
+// One device cgroup rule (runtime-spec linux.resources.devices[]). Rules apply in order; for a
+// given access the last matching rule decides (as successive writes to cgroup v1
+// devices.allow/devices.deny).
+struct DeviceRule {
+  bool allow = false;
+  std::string type;               // "c", "b", or "a"/"" for all devices
+  std::optional<int64_t> major;   // unset: any
+  std::optional<int64_t> minor;   // unset: any
+  std::string access;             // any of "rwm"; "" means "rwm"
+};
+
 struct LinuxResources {
   std::optional<int64_t> memory_limit;  // bytes
   std::optional<int64_t> memory_swap;
@@ -70,6 +81,34 @@ struct LinuxResources {
   std::optional<uint64_t> cpu_period;
   std::optional<uint64_t> cpu_shares;
   std::optional<int64_t> pids_limit;
+  // Empty: the runtime leaves device access as the parent cgroup has it (everything on a
+  // host). DefaultDeviceRules() for a confined container; PrivilegedDeviceRules() for all.
+  std::vector<DeviceRule> devices;
+};
+
+// runtime-spec linux.seccomp.syscalls[].args[].
+struct SeccompArg {
+  uint32_t index = 0;
+  uint64_t value = 0;
+  uint64_t value_two = 0;
+  std::string op;  // "SCMP_CMP_EQ", "SCMP_CMP_NE", "SCMP_CMP_LT", ..., "SCMP_CMP_MASKED_EQ"
+};
+
+struct SeccompSyscall {
+  std::vector<std::string> names;
+  std::string action;                  // "SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", ...
+  std::optional<uint32_t> errno_ret;   // for SCMP_ACT_ERRNO (default EPERM) / SCMP_ACT_TRACE
+  std::vector<SeccompArg> args;        // all must match (one rule), except that args naming
+                                       // the same index twice become one rule each (runc)
+};
+
+// runtime-spec linux.seccomp.
+struct Seccomp {
+  std::string default_action = "SCMP_ACT_ALLOW";
+  std::optional<uint32_t> default_errno_ret;
+  std::vector<std::string> architectures;  // "SCMP_ARCH_X86_64"; the native one is always in
+  std::vector<std::string> flags;          // "SECCOMP_FILTER_FLAG_LOG", "..._SPEC_ALLOW"
+  std::vector<SeccompSyscall> syscalls;
 };
 
 struct Linux {
@@ -78,6 +117,8 @@ struct Linux {
   std::string cgroups_path;  // "shale/<id>" (relative to the hierarchy roots)
   std::vector<std::string> masked_paths;
   std::vector<std::string> readonly_paths;
+  // Unset: no filter (--privileged, --security-opt seccomp=unconfined).
+  std::optional<Seccomp> seccomp;
 };
 
 struct RuntimeSpec {
@@ -99,5 +140,18 @@ std::vector<std::string> DefaultCapabilities();
 // Docker's masked and read-only /proc paths.
 std::vector<std::string> DefaultMaskedPaths();
 std::vector<std::string> DefaultReadonlyPaths();
+
+// Docker's default device rules: deny all, then mknod of any char/block device and rw(m) of
+// null, zero, full, random, urandom, tty, console, ptmx, pts/*, net/tun.
+std::vector<DeviceRule> DefaultDeviceRules();
+// --privileged: one rule allowing every access to every device.
+std::vector<DeviceRule> PrivilegedDeviceRules();
+
+// Docker's default seccomp profile in spirit, for an unprivileged container: everything is
+// allowed except what Docker's profile leaves out (module loading, kexec, mount and
+// namespace syscalls, bpf, ptrace, keyrings, clock setting, reboot, ...), which fail with
+// EPERM; clone with a namespace flag fails with EPERM, clone3 with ENOSYS (libc then falls
+// back to clone), personality only with the values Docker allows.
+Seccomp DefaultSeccomp();
 
 }  // namespace shale::oci

@@ -83,5 +83,96 @@ TEST(RuntimeSpecTest, Defaults) {
   EXPECT_EQ(DefaultReadonlyPaths().size(), 5u);
 }
 
+TEST(RuntimeSpecTest, DevicesAndSeccompRoundTrip) {
+  RuntimeSpec s = Sample();
+  s.linux.resources.devices = DefaultDeviceRules();
+  s.linux.seccomp = DefaultSeccomp();
+  s.linux.seccomp->flags = {"SECCOMP_FILTER_FLAG_LOG"};
+  s.linux.seccomp->default_errno_ret = 38;
+  nlohmann::json j = ToJson(s);
+  const nlohmann::json& d = j["linux"]["resources"]["devices"];
+  ASSERT_EQ(d.size(), DefaultDeviceRules().size());
+  EXPECT_EQ(d[0], nlohmann::json::parse(R"({"allow":false,"type":"a","access":"rwm"})"));
+  EXPECT_EQ(d[3], nlohmann::json::parse(
+                      R"({"allow":true,"type":"c","major":1,"minor":3,"access":"rwm"})"));
+  const nlohmann::json& sc = j["linux"]["seccomp"];
+  EXPECT_EQ(sc["defaultAction"], "SCMP_ACT_ALLOW");
+  EXPECT_EQ(sc["defaultErrnoRet"], 38);
+  EXPECT_EQ(sc["syscalls"][0]["action"], "SCMP_ACT_ERRNO");
+  auto back = RuntimeSpecFromJson(nlohmann::json::parse(j.dump()));
+  ASSERT_TRUE(back) << back.error().message();
+  EXPECT_EQ(ToJson(*back), j);
+  EXPECT_FALSE(back->linux.resources.devices[9].minor.has_value());  // 136:*
+  ASSERT_TRUE(back->linux.seccomp);
+  EXPECT_EQ(back->linux.seccomp->syscalls.size(), s.linux.seccomp->syscalls.size());
+
+  // No seccomp member: no filter; an unconfined spec stays unconfined through JSON.
+  s.linux.seccomp.reset();
+  s.linux.resources.devices.clear();
+  j = ToJson(s);
+  EXPECT_FALSE(j["linux"].contains("seccomp"));
+  EXPECT_FALSE(j["linux"]["resources"].contains("devices"));
+  back = RuntimeSpecFromJson(j);
+  ASSERT_TRUE(back);
+  EXPECT_FALSE(back->linux.seccomp);
+}
+
+TEST(RuntimeSpecTest, SeccompFromRuntimeSpecJson) {
+  auto s = RuntimeSpecFromJson(nlohmann::json::parse(R"({"linux":{"seccomp":{
+      "defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86_64"],
+      "syscalls":[{"names":["read","write"],"action":"SCMP_ACT_ALLOW"},
+                  {"names":["clone"],"action":"SCMP_ACT_ALLOW",
+                   "args":[{"index":0,"value":2114060288,"valueTwo":0,"op":"SCMP_CMP_MASKED_EQ"}]},
+                  {"names":["mkdir"],"action":"SCMP_ACT_ERRNO","errnoRet":28}]},
+      "resources":{"devices":[{"allow":false,"access":"rwm"},
+                              {"allow":true,"type":"c","major":1,"minor":3,"access":"rw"}]}}})"));
+  ASSERT_TRUE(s) << s.error().message();
+  const Seccomp& sc = *s->linux.seccomp;
+  EXPECT_EQ(sc.default_action, "SCMP_ACT_ERRNO");
+  EXPECT_FALSE(sc.default_errno_ret);
+  ASSERT_EQ(sc.syscalls.size(), 3u);
+  EXPECT_EQ(sc.syscalls[1].args[0].value, 2114060288u);
+  EXPECT_EQ(sc.syscalls[1].args[0].op, "SCMP_CMP_MASKED_EQ");
+  EXPECT_EQ(*sc.syscalls[2].errno_ret, 28u);
+  const auto& devs = s->linux.resources.devices;
+  ASSERT_EQ(devs.size(), 2u);
+  EXPECT_EQ(devs[0].type, "");
+  EXPECT_FALSE(devs[0].allow);
+  EXPECT_EQ(*devs[1].major, 1);
+  EXPECT_EQ(devs[1].access, "rw");
+
+  auto bad = RuntimeSpecFromJson(
+      nlohmann::json::parse(R"({"linux":{"seccomp":{"syscalls":[{"names":"read"}]}}})"));
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message().find("linux.seccomp.syscalls"), std::string::npos);
+}
+
+TEST(RuntimeSpecTest, DefaultSecurityProfiles) {
+  std::vector<DeviceRule> d = DefaultDeviceRules();
+  ASSERT_FALSE(d.empty());
+  EXPECT_FALSE(d[0].allow);  // deny everything first
+  EXPECT_EQ(d[0].type, "a");
+  ASSERT_EQ(PrivilegedDeviceRules().size(), 1u);
+  EXPECT_TRUE(PrivilegedDeviceRules()[0].allow);
+
+  Seccomp s = DefaultSeccomp();
+  EXPECT_EQ(s.default_action, "SCMP_ACT_ALLOW");
+  auto refused = [&](const std::string& name) {
+    for (const SeccompSyscall& c : s.syscalls)
+      for (const std::string& n : c.names)
+        if (n == name && c.args.empty() && c.action == "SCMP_ACT_ERRNO") return true;
+    return false;
+  };
+  for (const char* n : {"mount", "umount2", "unshare", "setns", "pivot_root", "bpf", "keyctl",
+                        "kexec_load", "init_module", "reboot", "open_by_handle_at", "swapon"})
+    EXPECT_TRUE(refused(n)) << n;
+  for (const char* n : {"read", "chroot", "clone", "personality", "socket"})
+    EXPECT_FALSE(refused(n)) << n;  // allowed, or refused only for some arguments
+  bool clone3_enosys = false;
+  for (const SeccompSyscall& c : s.syscalls)
+    if (c.names == std::vector<std::string>{"clone3"}) clone3_enosys = (c.errno_ret == 38);
+  EXPECT_TRUE(clone3_enosys);
+}
+
 }  // namespace
 }  // namespace shale::oci
