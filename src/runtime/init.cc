@@ -330,7 +330,13 @@ int ErrnoFor(const Error& e) {
 // stdio, fds, exec.
 Result<void> PrepareProcess(const ProcessPlan& p) {
   TRY(ApplyRlimits(p.rlimits));
-  TRY(ApplyUserAndCaps(p));
+  // Without no_new_privs, installing a filter takes CAP_SYS_ADMIN: do it before the caps go.
+  if (!p.no_new_privs) TRY(LoadSeccomp(p.seccomp));
+  if (auto r = ApplyUserAndCaps(p); !r) {
+    if (p.seccomp.empty() || p.no_new_privs) return r;
+    return std::move(r).error().Wrap("switch user and capabilities under the seccomp filter "
+                                     "(does the profile allow setresuid, capset, prctl?)");
+  }
   if (p.no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
     return Error::FromErrno(errno, "PR_SET_NO_NEW_PRIVS");
   if (chdir(p.cwd.c_str()) != 0) return Error::FromErrno(errno, "chdir to cwd " + p.cwd);
@@ -340,6 +346,13 @@ Result<void> PrepareProcess(const ProcessPlan& p) {
     return Error::FromErrno(errno, "close_range");
   umask(022);
   return Ok();
+}
+
+// With no_new_privs the filter goes in last, so it need only allow execve and what the
+// process itself does (a failed execve is still reported if it allows write).
+Result<void> LateSeccomp(const ProcessPlan& p) {
+  if (!p.no_new_privs) return Ok();
+  return LoadSeccomp(p.seccomp);
 }
 
 Result<void> InitSteps(const InitConfig& c) {
@@ -380,6 +393,7 @@ Result<void> InitSteps(const InitConfig& c) {
   if (!go) _exit(126);
   if (auto r = InitSteps(cfg); !r) Fail(ch, r.error());
   if (auto r = ch.Send(Stage::kReadyToExec); !r) _exit(126);
+  if (auto r = LateSeccomp(cfg.process); !r) Fail(ch, r.error());
   Fail(ch, ExecProcess(cfg.process));
 }
 
@@ -392,6 +406,7 @@ Result<void> InitSteps(const InitConfig& c) {
     if (setns(fd, type) != 0) Fail(ch, Error::FromErrno(errno, "setns into the container"));
   if (auto r = PrepareProcess(p); !r) Fail(ch, r.error());
   if (auto r = ch.Send(Stage::kReadyToExec); !r) _exit(126);
+  if (auto r = LateSeccomp(p); !r) Fail(ch, r.error());
   Fail(ch, ExecProcess(p));
 }
 
@@ -433,8 +448,9 @@ Result<std::vector<cap_value_t>> CapValues(const std::vector<std::string>& names
 }  // namespace
 
 Result<ProcessPlan> PlanProcess(const oci::Process& p, const oci::Capabilities& caps,
-                                bool no_new_privs) {
+                                bool no_new_privs, const std::optional<oci::Seccomp>& seccomp) {
   ProcessPlan plan;
+  if (seccomp) plan.seccomp = TRY(CompileSeccomp(*seccomp).Wrap("linux.seccomp"));
   if (p.args.empty()) return Error(Errc::kInvalidArgument, "process.args is empty");
   for (const oci::Rlimit& r : p.rlimits) {
     const RlimitName* found = nullptr;
@@ -470,7 +486,7 @@ Result<InitConfig> PlanInit(const oci::RuntimeSpec& spec, const RunOptions& opts
   InitConfig c;
   c.cgroup_v2 = cgroup_v2;
   c.process = TRY(PlanProcess(spec.process, spec.process.capabilities,
-                              spec.process.no_new_privileges));
+                              spec.process.no_new_privileges, spec.linux.seccomp));
   if (spec.root.path.empty() || spec.root.path[0] != '/')
     return Error(Errc::kInvalidArgument,
                  "root.path \"" + spec.root.path + "\" must be an absolute path");

@@ -14,6 +14,7 @@
 #include "runtime/channel.h"
 #include "runtime/mount_options.h"
 #include "runtime/runtime.h"
+#include "runtime/seccomp.h"
 
 namespace shale::runtime {
 
@@ -50,6 +51,10 @@ struct ProcessPlan {
   int stdio[3] = {-1, -1, -1};
   int terminal_fd = -1;      // pty slave: becomes the controlling terminal and stdio
   std::string terminal_path; // its /dev/pts/N on the host, bound on the container's /dev/console
+  // linux.seccomp, compiled. Loaded while still privileged (before the user and capability
+  // switch) without no_new_privs, else as late as possible: after the stage report, just
+  // before execve (runc's order).
+  SeccompProgram seccomp;
 };
 
 struct InitConfig {
@@ -67,10 +72,11 @@ struct InitConfig {
   ProcessPlan process;
 };
 
-// Builds the ProcessPlan: resolves capability and rlimit names. kInvalidArgument naming the
-// bad value. Runs in the parent.
+// Builds the ProcessPlan: resolves capability and rlimit names, compiles `seccomp` if set.
+// kInvalidArgument naming the bad value. Runs in the parent.
 Result<ProcessPlan> PlanProcess(const oci::Process& p, const oci::Capabilities& caps,
-                                bool no_new_privs);
+                                bool no_new_privs,
+                                const std::optional<oci::Seccomp>& seccomp = std::nullopt);
 Result<InitConfig> PlanInit(const oci::RuntimeSpec& spec, const RunOptions& opts,
                             bool cgroup_v2);
 

@@ -217,8 +217,8 @@ Result<Started> Run(const oci::RuntimeSpec& spec, const RunOptions& opts) {
 
 Result<Started> Exec(pid_t init_pid, const oci::RuntimeSpec& spec, const oci::Process& process,
                      const ExecOptions& opts) {
-  ProcessPlan plan =
-      TRY(PlanProcess(process, spec.process.capabilities, spec.process.no_new_privileges));
+  ProcessPlan plan = TRY(PlanProcess(process, spec.process.capabilities,
+                                     spec.process.no_new_privileges, spec.linux.seccomp));
   std::string base = "/proc/" + std::to_string(init_pid) + "/ns/";
   std::vector<UniqueFd> ns_fds;
   std::vector<std::pair<int, int>> join;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -28,13 +29,14 @@ class RuntimeTest : public ::testing::Test {
     // A tmpfs rootfs: its mount root is "/", so mountinfo inside shows no host path.
     ASSERT_EQ(mount("tmpfs", rootfs_.c_str(), "tmpfs", 0, "mode=755"), 0) << strerror(errno);
     mounted_ = true;
-    for (const char* d : {"bin", "proc", "dev", "sys", "tmp", "etc"})
+    for (const char* d : {"bin", "proc", "dev", "sys", "tmp", "etc", "mnt"})
       ASSERT_EQ(mkdir((rootfs_ + "/" + d).c_str(), 0755), 0);
     auto bb = ReadFile("/bin/busybox");
     ASSERT_TRUE(bb);
     ASSERT_TRUE(WriteFileAtomic(rootfs_ + "/bin/busybox", *bb, 0755));
     for (const char* l : {"sh", "cat", "hostname", "echo", "true", "sleep", "ls", "grep", "stty",
-                          "seq", "head", "id", "tty"})
+                          "seq", "head", "id", "tty", "mknod", "unshare", "mount", "ln",
+                          "tr", "wc", "rm"})
       ASSERT_EQ(symlink("busybox", (rootfs_ + "/bin/" + l).c_str()), 0);
     cgroups_path_ = "shale-test/" + RandomHexId(16);
   }
@@ -277,18 +279,163 @@ TEST_F(RuntimeTest, BindMountFromHost) {
   EXPECT_EQ(out, "from host\nro\n");
 }
 
-// Not a test: `--gtest_also_run_disabled_tests --gtest_filter=*Bench*` times 200 runs.
-TEST_F(RuntimeTest, DISABLED_Bench200) {
-  oci::RuntimeSpec s = Spec({"true"});
+// Docker's device rules: mknod of any node works, but only the default devices open.
+TEST_F(RuntimeTest, DeviceRulesAllowOnlyDefaultDevices) {
+  const char* script =
+      "rm -f /tmp/sda; mknod /tmp/sda b 8 0 && echo mknod-ok; head -c1 /tmp/sda; "
+      "echo x > /dev/null && echo null-ok; head -c1 /dev/urandom > /dev/null && echo urandom-ok";
+  oci::RuntimeSpec s = Spec({"sh", "-c", script});
+  s.linux.resources.devices = oci::DefaultDeviceRules();
+  auto [code, out] = RunCapture(s);
+  EXPECT_NE(out.find("mknod-ok\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("/tmp/sda: Operation not permitted"), std::string::npos) << out;
+  EXPECT_NE(out.find("null-ok\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("urandom-ok\n"), std::string::npos) << out;
+  auto list = ReadFile("/sys/fs/cgroup/devices/" + cgroups_path_ + "/devices.list");
+  if (list) {
+    EXPECT_NE(list->find("c 1:3 rwm"), std::string::npos) << *list;
+    EXPECT_EQ(list->find("a *:* rwm"), std::string::npos) << *list;
+  }
+  ASSERT_TRUE(RemoveCgroup(cgroups_path_));
+
+  // --privileged: every device may be opened (there is no 8:0 here, hence ENXIO, not EPERM).
+  s.linux.resources.devices = oci::PrivilegedDeviceRules();
+  auto [pcode, pout] = RunCapture(s);
+  EXPECT_NE(pout.find("mknod-ok\n"), std::string::npos) << pout;
+  EXPECT_EQ(pout.find("Operation not permitted"), std::string::npos) << pout;
+  EXPECT_NE(pout.find("null-ok\n"), std::string::npos) << pout;
+}
+
+// Grants CAP_SYS_ADMIN, so only seccomp stands between the container and mount/unshare.
+oci::Capabilities WithSysAdmin(oci::Capabilities c) {
+  for (auto* set : {&c.bounding, &c.effective, &c.permitted}) set->push_back("CAP_SYS_ADMIN");
+  return c;
+}
+
+TEST_F(RuntimeTest, DefaultSeccompRefusesMountAndUnshare) {
+  const char* script =
+      "unshare -n true; echo unshare=$?; mount -t tmpfs x /mnt; echo mount=$?; "
+      "grep Seccomp: /proc/self/status; (echo forked) | cat";
+  oci::RuntimeSpec s = Spec({"sh", "-c", script});
+  s.process.capabilities = WithSysAdmin(s.process.capabilities);
+  auto [code0, open_out] = RunCapture(s);
+  EXPECT_NE(open_out.find("unshare=0\nmount=0\n"), std::string::npos) << open_out;
+  EXPECT_NE(open_out.find("Seccomp:\t0"), std::string::npos) << open_out;
+
+  s.linux.seccomp = oci::DefaultSeccomp();
+  auto [code, out] = RunCapture(s);
+  EXPECT_NE(out.find("unshare: unshare(0x40000000): Operation not permitted"), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("unshare=1\n"), std::string::npos) << out;
+  // busybox's words for EPERM from mount(2).
+  EXPECT_NE(out.find("mount: permission denied (are you root?)\nmount=1"), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("Seccomp:\t2"), std::string::npos) << out;
+  EXPECT_NE(out.find("forked\n"), std::string::npos) << out;  // plain fork (clone) still works
+}
+
+TEST_F(RuntimeTest, SeccompAllowlistBehavesAsWritten) {
+  oci::Seccomp sc;
+  sc.default_action = "SCMP_ACT_ERRNO";  // EPERM
+  sc.syscalls.push_back(
+      {{"execve", "brk", "arch_prctl", "set_tid_address", "set_robust_list", "rseq",
+        "prlimit64", "mprotect", "getrandom", "getuid", "geteuid", "getpid", "getppid", "uname",
+        "rt_sigaction", "rt_sigreturn", "rt_sigprocmask", "readlink", "newfstatat", "fstat",
+        "openat", "read", "write", "writev", "close", "fcntl", "dup2", "ioctl", "clone",
+        "wait4", "exit", "exit_group", "getcwd", "lseek", "no_such_syscall_in_any_kernel"},
+       "SCMP_ACT_ALLOW", std::nullopt, {}});
+  sc.syscalls.push_back({{"mkdir", "mkdirat"}, "SCMP_ACT_ERRNO", ENOSPC, {}});
+  oci::RuntimeSpec s =
+      Spec({"sh", "-c", "echo hello; mkdir /tmp/d; ln -s x /tmp/l; echo done"});
+  s.process.no_new_privileges = true;  // the filter goes in just before execve
+  s.linux.seccomp = sc;
+  auto [code, out] = RunCapture(s);
+  EXPECT_NE(out.find("hello\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("mkdir: can't create directory '/tmp/d': No space left on device"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("ln: /tmp/l: Operation not permitted"), std::string::npos) << out;
+  EXPECT_NE(out.find("done\n"), std::string::npos) << out;
+
+  // Nonsense is refused before anything starts, naming the field.
+  sc.default_action = "SCMP_ACT_MAYBE";
+  s.linux.seccomp = sc;
+  auto st = runtime::Run(s, RunOptions{});
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message().find("SCMP_ACT_MAYBE"), std::string::npos)
+      << st.error().message();
+}
+
+TEST_F(RuntimeTest, NoNewPrivileges) {
+  oci::RuntimeSpec s = Spec({"grep", "NoNewPrivs:", "/proc/self/status"});
+  auto [code0, out0] = RunCapture(s);
+  EXPECT_EQ(out0, "NoNewPrivs:\t0\n");
+  s.process.no_new_privileges = true;
+  s.linux.seccomp = oci::DefaultSeccomp();
+  auto [code, out] = RunCapture(s);
+  EXPECT_EQ(out, "NoNewPrivs:\t1\n");
+}
+
+// Exec'd processes get the container's seccomp filter and no_new_privs, and no fd of ours.
+TEST_F(RuntimeTest, ExecGetsFilterAndNoHostFds) {
+  oci::RuntimeSpec s = Spec({"sleep", "100"});
+  s.process.capabilities = WithSysAdmin(s.process.capabilities);
+  s.process.no_new_privileges = true;
+  s.linux.seccomp = oci::DefaultSeccomp();
+  s.linux.resources.devices = oci::DefaultDeviceRules();
+  auto init = runtime::Run(s, RunOptions{});
+  ASSERT_TRUE(init) << init.error().message();
+  children_.push_back(init->pid);
+
+  // A host fd without CLOEXEC, as a careless caller might hold.
+  UniqueFd leaky(::open("/etc/hostname", O_RDONLY));
+  ASSERT_TRUE(leaky);
+  int p[2];
+  ASSERT_EQ(pipe2(p, O_CLOEXEC), 0);
+  UniqueFd r(p[0]), w(p[1]);
+  oci::Process proc;
+  proc.args = {"sh", "-c",
+               "ls /proc/self/fd | tr '\\n' ' '; echo; grep -E 'NoNewPrivs|Seccomp:' "
+               "/proc/self/status; unshare -n true; echo unshare=$?; head -c1 /tmp/sda"};
+  proc.env = {"PATH=/bin"};
+  ExecOptions eo;
+  eo.stdio.out = w.get();
+  eo.stdio.err = w.get();
+  ASSERT_EQ(mknod((rootfs_ + "/tmp/sda").c_str(), S_IFBLK | 0600, makedev(8, 0)), 0);
+  auto ex = Exec(init->pid, s, proc, eo);
+  ASSERT_TRUE(ex) << ex.error().message();
+  w.reset();
+  std::string out = *ReadAll(r.get(), "pipe");
+  ASSERT_TRUE(Wait(ex->pid));
+  // 0-2 and ls's own directory fd; the leaky fd's number is not there.
+  EXPECT_NE(out.find("0 1 2 3 \n"), std::string::npos) << out << " leaky fd " << leaky.get();
+  EXPECT_NE(out.find("NoNewPrivs:\t1"), std::string::npos) << out;
+  EXPECT_NE(out.find("Seccomp:\t2"), std::string::npos) << out;
+  EXPECT_NE(out.find("unshare=1"), std::string::npos) << out;
+  EXPECT_NE(out.find("/tmp/sda: Operation not permitted"), std::string::npos) << out;
+}
+
+// Not a test: `--gtest_also_run_disabled_tests --gtest_filter=*Bench*` times 200 runs, bare
+// and with Docker's defaults (seccomp filter and device rules).
+void Bench200(const oci::RuntimeSpec& s, const std::string& cgroups_path, const char* what) {
   auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < 200; ++i) {
     auto st = runtime::Run(s, RunOptions{});
     ASSERT_TRUE(st) << st.error().message();
     ASSERT_EQ(*Wait(st->pid), 0);
-    ASSERT_TRUE(RemoveCgroup(cgroups_path_));
+    ASSERT_TRUE(RemoveCgroup(cgroups_path));
   }
   auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0);
-  printf("200 runs: %.1f ms total, %.2f ms per run\n", ms.count(), ms.count() / 200);
+  printf("200 runs (%s): %.1f ms total, %.2f ms per run\n", what, ms.count(), ms.count() / 200);
+}
+
+TEST_F(RuntimeTest, DISABLED_Bench200) { Bench200(Spec({"true"}), cgroups_path_, "bare"); }
+
+TEST_F(RuntimeTest, DISABLED_Bench200Hardened) {
+  oci::RuntimeSpec s = Spec({"true"});
+  s.linux.seccomp = oci::DefaultSeccomp();
+  s.linux.resources.devices = oci::DefaultDeviceRules();
+  Bench200(s, cgroups_path_, "seccomp + devices");
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include "runtime/cgroup/cgroup_manager.h"
+#include "runtime/cgroup/devices.h"
 #include "util/fs.h"
 
 namespace shale::runtime::cgroup {
@@ -64,6 +65,16 @@ class V1 : public CgroupManager {
     if (const std::string* pids = Dir("pids"); pids && r.pids_limit) {
       std::string v = *r.pids_limit > 0 ? std::to_string(*r.pids_limit) : "max";
       TRY(WriteCgroupFile(*pids + "/pids.max", v));
+    }
+    if (!r.devices.empty()) {
+      TRY(ValidateDeviceRules(r.devices));
+      const std::string* dev = Dir("devices");
+      if (!dev)
+        return Error(Errc::kUnsupported, "cgroup v1: the devices controller is not mounted under " +
+                                             root_ + "; device rules cannot be applied");
+      for (const oci::DeviceRule& rule : r.devices)
+        TRY(WriteCgroupFile(*dev + (rule.allow ? "/devices.allow" : "/devices.deny"),
+                            DeviceRuleLine(rule)));
     }
     if ((r.memory_limit && !Dir("memory")) || (r.pids_limit && !Dir("pids")) ||
         ((r.cpu_quota || r.cpu_shares) && !Dir("cpu")))

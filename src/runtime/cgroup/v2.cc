@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include "runtime/cgroup/cgroup_manager.h"
+#include "runtime/cgroup/devices.h"
 #include "util/fs.h"
 #include "util/strings.h"
 
@@ -59,6 +60,7 @@ class V2 : public CgroupManager {
     if (r.pids_limit)
       TRY(WriteCgroupFile(dir_ + "/pids.max",
                           *r.pids_limit > 0 ? std::to_string(*r.pids_limit) : "max"));
+    if (!r.devices.empty()) TRY(AttachDeviceFilter(dir_, r.devices));
     return Ok();
   }
 
