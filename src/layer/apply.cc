@@ -836,7 +836,8 @@ Result<ApplyResult> ApplyImpl(const Dir& root, const ReadFn& read, const ApplyOp
       return Ok();
     };
     auto consume_raw = [&](const char* p, size_t n) {
-      if (opts.tee_fd >= 0) return internal::WriteFull(opts.tee_fd, p, n, "layer blob copy");
+      if (opts.tee_fd >= 0 && !(opts.tee_compressed_only && res.compression == Compression::kNone))
+        return internal::WriteFull(opts.tee_fd, p, n, "layer blob copy");
       return Ok();
     };
     for (;;) {

@@ -35,6 +35,8 @@ struct ApplyOptions {
   // If >= 0, every input byte (as read, still compressed) is also written here, so a caller
   // can keep the original blob while it extracts in one pass.
   int tee_fd = -1;
+  // Tee only a compressed stream (a plain tar is kept as a tar-split instead).
+  bool tee_compressed_only = false;
   // syncfs() the root's file system once at the end (the store commits the layer after it).
   // Tests and benchmarks may turn it off.
   bool sync = true;
