@@ -168,3 +168,43 @@ TEST(TarSplit, ChangedDiffDirIsCorrupt) {
 
 }  // namespace
 }  // namespace shale::layer
+
+namespace shale::layer {
+namespace {
+
+TEST(TarSplit, CompressedInputSplitsTheTarInside) {
+  using namespace testing;
+  std::string tar = MakeTar({File("a", std::string(200000, 'a')), File("b", "b"), Symlink("c", "a")});
+  for (const std::string& blob : {Gzip(tar), Zstd(tar)}) {
+    Sandbox sb;
+    UniqueFd split(memfd_create("split", MFD_CLOEXEC));
+    UniqueFd tee(memfd_create("tee", MFD_CLOEXEC));
+    UniqueFd in = MemFd(blob);
+    ApplyOptions opts;
+    opts.sync = false;
+    opts.tar_split_fd = split.get();
+    opts.tee_fd = tee.get();
+    opts.tee_compressed_only = true;
+    auto r = ApplyFd(sb.root, in.get(), opts);
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_TRUE(ReadFd(tee.get()) == blob);  // compressed: teed as received
+    lseek(split.get(), 0, SEEK_SET);
+    UniqueFd out(memfd_create("out", MFD_CLOEXEC));
+    auto w = Reassemble(sb.root, split.get(), out.get());
+    ASSERT_TRUE(w) << w.error().message();
+    EXPECT_TRUE(ReadFd(out.get()) == tar);
+  }
+  // A plain tar is not teed when tee_compressed_only.
+  Sandbox sb;
+  UniqueFd tee(memfd_create("tee", MFD_CLOEXEC));
+  UniqueFd in = MemFd(tar);
+  ApplyOptions opts;
+  opts.sync = false;
+  opts.tee_fd = tee.get();
+  opts.tee_compressed_only = true;
+  ASSERT_TRUE(ApplyFd(sb.root, in.get(), opts));
+  EXPECT_EQ(ReadFd(tee.get()).size(), 0u);
+}
+
+}  // namespace
+}  // namespace shale::layer
