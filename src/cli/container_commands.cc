@@ -81,7 +81,7 @@ void AddCreateFlags(CLI::App* sub, container::CreateOptions& o, std::string& ent
   sub->add_option("--cap-drop", o.cap_drop, "Drop Linux capabilities (or ALL)")
       ->allow_extra_args(false);
   sub->add_flag("--privileged", o.privileged, "All capabilities, no masked paths");
-  sub->add_option("--security-opt", o.security_opt, "no-new-privileges")
+  sub->add_option("--security-opt", o.security_opt, "no-new-privileges, seccomp=unconfined")
       ->allow_extra_args(false);
   sub->add_option("--ulimit", o.ulimits, "Ulimit options (name=soft[:hard])")
       ->allow_extra_args(false);

@@ -278,9 +278,12 @@ Result<std::pair<ContainerConfig, HostConfig>> MergeConfig(
       h.no_new_privileges = true;
     } else if (s == "no-new-privileges:false" || s == "no-new-privileges=false") {
       h.no_new_privileges = false;
+    } else if (s == "seccomp=unconfined" || s == "seccomp:unconfined") {
+      h.seccomp_unconfined = true;
     } else {
       return Error(Errc::kInvalidArgument,
-                   "--security-opt " + s + ": shale supports only no-new-privileges");
+                   "--security-opt " + s +
+                       ": shale supports no-new-privileges and seccomp=unconfined");
     }
   }
   for (const std::string& u : o.ulimits) {
@@ -440,6 +443,11 @@ Result<oci::RuntimeSpec> BuildSpec(const std::string& id, const ContainerConfig&
     s.linux.masked_paths = oci::DefaultMaskedPaths();
     s.linux.readonly_paths = oci::DefaultReadonlyPaths();
   }
+  // Docker's defaults: the default seccomp profile and device allow-list, both lifted by
+  // --privileged; seccomp alone by --security-opt seccomp=unconfined.
+  if (!h.privileged && !h.seccomp_unconfined) s.linux.seccomp = oci::DefaultSeccomp();
+  s.linux.resources.devices =
+      h.privileged ? oci::PrivilegedDeviceRules() : oci::DefaultDeviceRules();
   s.annotations["org.shale.container.id"] = id;
   return s;
 }
@@ -587,7 +595,10 @@ json ToJson(const HostConfig& h) {
   j["Init"] = h.init;
   j["CapAdd"] = h.cap_add.empty() ? json(nullptr) : json(h.cap_add);
   j["CapDrop"] = h.cap_drop.empty() ? json(nullptr) : json(h.cap_drop);
-  j["SecurityOpt"] = h.no_new_privileges ? json({"no-new-privileges"}) : json(nullptr);
+  json security_opt = json::array();
+  if (h.no_new_privileges) security_opt.push_back("no-new-privileges");
+  if (h.seccomp_unconfined) security_opt.push_back("seccomp=unconfined");
+  j["SecurityOpt"] = security_opt.empty() ? json(nullptr) : security_opt;
   json ul = json::array();
   for (const oci::Rlimit& r : h.ulimits) {
     std::string name = r.type.substr(7);
@@ -618,7 +629,10 @@ Result<HostConfig> HostConfigFromJson(const json& j) {
     h.no_pivot = j.value("NoPivot", false);
     h.cap_add = StringList(j.value("CapAdd", json()));
     h.cap_drop = StringList(j.value("CapDrop", json()));
-    h.no_new_privileges = !StringList(j.value("SecurityOpt", json())).empty();
+    for (const std::string& opt : StringList(j.value("SecurityOpt", json()))) {
+      if (opt == "no-new-privileges") h.no_new_privileges = true;
+      if (opt == "seccomp=unconfined") h.seccomp_unconfined = true;
+    }
     if (auto it = j.find("Ulimits"); it != j.end() && it->is_array()) {
       for (const json& u : *it) {
         oci::Rlimit r;

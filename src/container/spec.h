@@ -65,6 +65,7 @@ struct HostConfig {
   std::string network_mode = "none";
   bool readonly_rootfs = false, privileged = false, auto_remove = false, init = false;
   bool no_new_privileges = false, no_pivot = false;
+  bool seccomp_unconfined = false;  // --security-opt seccomp=unconfined
   std::vector<std::string> cap_add, cap_drop;
   std::vector<oci::Rlimit> ulimits;
 };

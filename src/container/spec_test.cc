@@ -138,6 +138,28 @@ TEST(BuildSpec, DockerDefaults) {
   EXPECT_TRUE(Has(ns, "pid"));
   EXPECT_FALSE(s->linux.masked_paths.empty());
   EXPECT_FALSE(s->linux.readonly_paths.empty());
+  // Docker's default seccomp profile and device allow-list.
+  ASSERT_TRUE(s->linux.seccomp.has_value());
+  EXPECT_EQ(s->linux.resources.devices.size(), oci::DefaultDeviceRules().size());
+}
+
+TEST(BuildSpec, SeccompUnconfinedKeepsDeviceRules) {
+  CreateOptions o;
+  o.cmd = {"sh"};
+  o.security_opt = {"seccomp=unconfined"};
+  auto m = MergeConfig(json::object(), o, kId, "h", {});
+  ASSERT_TRUE(m) << m.error().message();
+  EXPECT_TRUE(m->second.seccomp_unconfined);
+  // Survives the round trip through inspect's HostConfig JSON.
+  auto back = HostConfigFromJson(ToJson(m->second));
+  ASSERT_TRUE(back);
+  EXPECT_TRUE(back->seccomp_unconfined);
+  auto s = BuildSpec(kId, m->first, m->second, {}, SpecPaths{"/m", "", "", "", ""});
+  ASSERT_TRUE(s);
+  EXPECT_FALSE(s->linux.seccomp.has_value());
+  EXPECT_EQ(s->linux.resources.devices.size(), oci::DefaultDeviceRules().size());
+  o.security_opt = {"apparmor=foo"};
+  EXPECT_FALSE(MergeConfig(json::object(), o, kId, "h", {}));
 }
 
 TEST(BuildSpec, PrivilegedAndHostNetwork) {
@@ -153,6 +175,9 @@ TEST(BuildSpec, PrivilegedAndHostNetwork) {
   EXPECT_TRUE(s->linux.readonly_paths.empty());
   EXPECT_EQ(s->process.capabilities.bounding.size(), AllCapabilities().size());
   for (const auto& n : s->linux.namespaces) EXPECT_NE(n.type, "network");
+  EXPECT_FALSE(s->linux.seccomp.has_value());
+  ASSERT_EQ(s->linux.resources.devices.size(), 1u);
+  EXPECT_TRUE(s->linux.resources.devices[0].allow);
   // --init without the binary is a clear error.
   m->second.init = true;
   EXPECT_FALSE(BuildSpec(kId, m->first, m->second, {}, SpecPaths{"/m", "", "", "", ""}));
