@@ -37,6 +37,73 @@ Result<void> Channel::Send(Stage s, int err, std::string_view text) {
   return Ok();
 }
 
+Result<void> Channel::SendFd(Stage s, int fd) {
+  Wire w;
+  w.stage = static_cast<uint8_t>(s);
+  w.err = 0;
+  struct iovec iov = {&w, offsetof(Wire, text)};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  ssize_t r;
+  do {
+    r = ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) return Error::FromErrno(errno, "send an fd on the stage channel");
+  return Ok();
+}
+
+Result<UniqueFd> Channel::ReceiveFd(Stage s) {
+  Wire w;
+  struct iovec iov = {&w, sizeof(w)};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  ssize_t r;
+  do {
+    r = ::recvmsg(fd_.get(), &msg, MSG_CMSG_CLOEXEC);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) return Error::FromErrno(errno, "recv on stage channel");
+  // Take ownership of whatever fd came along first, so that no path below leaks it.
+  UniqueFd got;
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < n; ++i) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+      if (!got) got.reset(fd); else ::close(fd);
+    }
+  }
+  std::string want = std::to_string(static_cast<int>(s));
+  if (r == 0) return Error(Errc::kInternal, "container process exited before stage " + want);
+  if (static_cast<size_t>(r) < offsetof(Wire, text))
+    return Error(Errc::kInternal, "stage channel: short message");
+  Message m;
+  m.stage = static_cast<Stage>(w.stage);
+  m.err = w.err;
+  m.text.assign(w.text, r - offsetof(Wire, text));
+  if (m.stage == Stage::kExecFailed) return ToError(m);
+  if (m.stage != s)
+    return Error(Errc::kInternal, "stage channel: expected stage " + want + ", got " +
+                                      std::to_string(static_cast<int>(m.stage)));
+  if (msg.msg_flags & MSG_CTRUNC)
+    return Error(Errc::kInternal, "stage channel: the fd of stage " + want + " was truncated");
+  if (!got) return Error(Errc::kInternal, "stage channel: stage " + want + " came without its fd");
+  return got;
+}
+
 Result<Message> Channel::Receive() {
   Wire w;
   ssize_t r;

@@ -20,6 +20,8 @@ enum class Stage : uint8_t {
   kReadyToExec,   // child -> parent: every step done, execve next
   kExecFailed,    // child -> parent: a step or execve failed; carries errno and text
   kStart,         // parent -> child: cgroup joined, go on
+  kTerminal,      // child -> parent: carries the pty master (SCM_RIGHTS), opened in the
+                  // container's own devpts
 };
 
 struct Message {
@@ -38,6 +40,11 @@ class Channel {
 
   Result<void> Send(Stage s, int err = 0, std::string_view text = {});
   Result<Message> Receive();
+  // A message with one fd attached (SCM_RIGHTS); the caller keeps its own copy of `fd`.
+  Result<void> SendFd(Stage s, int fd);
+  // Receives a message of stage `s` carrying an fd (CLOEXEC on this side). A kExecFailed
+  // becomes the child's error, as in Expect.
+  Result<UniqueFd> ReceiveFd(Stage s);
   // Receives and checks the stage. A kExecFailed becomes the child's error: its errno decides
   // the category (ENOENT -> kNotFound, EACCES -> kPermission); text is the message.
   Result<void> Expect(Stage s);

@@ -6,6 +6,7 @@
 #include <linux/close_range.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
 #include "runtime/linux_mount.h"
 #include <sys/prctl.h>
@@ -13,6 +14,7 @@
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -114,8 +116,8 @@ struct DevNode {
 constexpr DevNode kDevices[] = {{"null", 1, 3},    {"zero", 1, 5},    {"full", 1, 7},
                                 {"random", 1, 8},  {"urandom", 1, 9}, {"tty", 5, 0}};
 
-// Device nodes, /dev symlinks and /dev/console in the container's /dev.
-Result<void> SetupDev(const Dir& root, const std::string& console) {
+// Device nodes, /dev symlinks and the /dev/console placeholder in the container's /dev.
+Result<void> SetupDev(const Dir& root, bool console) {
   auto devr = root.OpenDir("dev");
   if (!devr) return Ok();  // no /dev in this rootfs and none mounted
   Dir dev = std::move(*devr);
@@ -141,15 +143,41 @@ Result<void> SetupDev(const Dir& root, const std::string& console) {
     if (symlinkat(to, dev.fd(), name) != 0 && errno != EEXIST)
       return Error::FromErrno(errno, std::string("symlink /dev/") + name);
   }
-  if (!console.empty()) {
+  if (console) {
+    // The pty slave is bound here once root is switched (OpenTerminal).
     UniqueFd f = TRY(OpenInRoot(dev.fd(), "console", O_CREAT | O_WRONLY, 0600, "/dev"));
-    f.reset();
-    UniqueFd t = TRY(OpenInRoot(dev.fd(), "console", O_PATH, 0, "/dev"));
-    // By name: the pty's fd belongs to the parent's mount namespace, which bind refuses.
-    TRY(SysMount(console.c_str(), FdPath(t.get()).c_str(), nullptr, MS_BIND, nullptr,
-                 "bind the terminal on /dev/console"));
   }
   return Ok();
+}
+
+// runc's way: after the root switch, a pty from the container's own /dev/ptmx (-> pts/ptmx of
+// its devpts instance), so that `tty` inside says /dev/pts/0. The slave is bound on
+// /dev/console (when `bind_console`), sized, and returned; the master goes to the parent over
+// `ch` and our copy closes. Needs root and no seccomp filter yet (mount).
+Result<UniqueFd> OpenTerminal(const ProcessPlan& p, Channel& ch, bool bind_console) {
+  UniqueFd master(posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!master)
+    return Error::FromErrno(errno, "open /dev/ptmx in the container for its terminal (the "
+                                   "spec needs devpts mounted on /dev/pts with newinstance)");
+  if (unlockpt(master.get()) != 0) return Error::FromErrno(errno, "unlockpt of the terminal");
+  char name[64];
+  if (int e = ptsname_r(master.get(), name, sizeof(name)); e != 0)
+    return Error::FromErrno(e, "ptsname of the terminal");
+  UniqueFd slave(::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!slave) return Error::FromErrno(errno, std::string("open the terminal ") + name);
+  if (p.console_height && p.console_width) {
+    struct winsize ws = {};
+    ws.ws_row = static_cast<unsigned short>(p.console_height);
+    ws.ws_col = static_cast<unsigned short>(p.console_width);
+    if (ioctl(slave.get(), TIOCSWINSZ, &ws) != 0)
+      return Error::FromErrno(errno, "set the terminal size");
+  }
+  // Root is the container's now: a symlink at /dev/console resolves inside it.
+  if (bind_console)
+    TRY(SysMount(name, "/dev/console", nullptr, MS_BIND, nullptr,
+                 std::string("bind the terminal ") + name + " on /dev/console"));
+  TRY(ch.SendFd(Stage::kTerminal, master.get()).Wrap("hand the terminal to shale"));
+  return slave;
 }
 
 Result<void> SwitchRoot(int root_fd, bool no_pivot) {
@@ -254,12 +282,12 @@ Result<void> ApplyUserAndCaps(const ProcessPlan& p) {
   return Ok();
 }
 
-Result<void> SetupStdio(const ProcessPlan& p) {
-  if (p.terminal_fd >= 0) {
-    if (ioctl(p.terminal_fd, TIOCSCTTY, 0) != 0)
+Result<void> SetupStdio(const ProcessPlan& p, int terminal_fd) {
+  if (terminal_fd >= 0) {
+    if (ioctl(terminal_fd, TIOCSCTTY, 0) != 0)
       return Error::FromErrno(errno, "make the terminal the controlling terminal");
     for (int i = 0; i < 3; ++i)
-      if (dup2(p.terminal_fd, i) < 0) return Error::FromErrno(errno, "dup2 terminal");
+      if (dup2(terminal_fd, i) < 0) return Error::FromErrno(errno, "dup2 terminal");
     return Ok();
   }
   // Move the sources above 2 first, so that e.g. {out=2, err=1} does not clobber itself.
@@ -327,8 +355,8 @@ int ErrnoFor(const Error& e) {
 }
 
 // The process part shared by Run and Exec: rlimits, user, capabilities, no_new_privs, cwd,
-// stdio, fds, exec.
-Result<void> PrepareProcess(const ProcessPlan& p) {
+// stdio (the pty slave `terminal_fd` if >= 0), fds, exec.
+Result<void> PrepareProcess(const ProcessPlan& p, int terminal_fd) {
   TRY(ApplyRlimits(p.rlimits));
   // Without no_new_privs, installing a filter takes CAP_SYS_ADMIN: do it before the caps go.
   if (!p.no_new_privs) TRY(LoadSeccomp(p.seccomp));
@@ -340,7 +368,7 @@ Result<void> PrepareProcess(const ProcessPlan& p) {
   if (p.no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
     return Error::FromErrno(errno, "PR_SET_NO_NEW_PRIVS");
   if (chdir(p.cwd.c_str()) != 0) return Error::FromErrno(errno, "chdir to cwd " + p.cwd);
-  TRY(SetupStdio(p));
+  TRY(SetupStdio(p, terminal_fd));
   // Every fd above stderr (the channel included) closes at execve: no host fd leaks in.
   if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
     return Error::FromErrno(errno, "close_range");
@@ -355,7 +383,7 @@ Result<void> LateSeccomp(const ProcessPlan& p) {
   return LoadSeccomp(p.seccomp);
 }
 
-Result<void> InitSteps(const InitConfig& c) {
+Result<void> InitSteps(const InitConfig& c, Channel& ch) {
   if (setsid() < 0) return Error::FromErrno(errno, "setsid");
   if (c.die_with_parent && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
     return Error::FromErrno(errno, "PR_SET_PDEATHSIG");
@@ -376,14 +404,17 @@ Result<void> InitSteps(const InitConfig& c) {
     TRY(DoMount(root, m));
     if (m.destination == "/dev") has_dev = true;
   }
-  if (has_dev) TRY(SetupDev(root, c.process.terminal_path));
+  bool console = has_dev && c.process.terminal;
+  if (has_dev) TRY(SetupDev(root, console));
   TRY(SwitchRoot(root.fd(), c.no_pivot));
+  UniqueFd terminal;
+  if (c.process.terminal) terminal = TRY(OpenTerminal(c.process, ch, console));
   UniqueFd slash(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!slash) return Error::FromErrno(errno, "open / of the container");
   TRY(MaskPaths(slash.get(), c.masked_paths));
   TRY(ReadonlyPaths(slash.get(), c.readonly_paths));
   if (c.root_readonly) TRY(RemountReadonly(slash.get(), "/", 0, "/"));
-  return PrepareProcess(c.process);
+  return PrepareProcess(c.process, terminal.get());
 }
 
 }  // namespace
@@ -391,7 +422,7 @@ Result<void> InitSteps(const InitConfig& c) {
 [[noreturn]] void RunInit(const InitConfig& cfg, Channel& ch) {
   auto go = ch.Expect(Stage::kStart);
   if (!go) _exit(126);
-  if (auto r = InitSteps(cfg); !r) Fail(ch, r.error());
+  if (auto r = InitSteps(cfg, ch); !r) Fail(ch, r.error());
   if (auto r = ch.Send(Stage::kReadyToExec); !r) _exit(126);
   if (auto r = LateSeccomp(cfg.process); !r) Fail(ch, r.error());
   Fail(ch, ExecProcess(cfg.process));
@@ -404,7 +435,14 @@ Result<void> InitSteps(const InitConfig& c) {
   if (setsid() < 0) Fail(ch, Error::FromErrno(errno, "setsid"));
   for (const auto& [fd, type] : join_ns)
     if (setns(fd, type) != 0) Fail(ch, Error::FromErrno(errno, "setns into the container"));
-  if (auto r = PrepareProcess(p); !r) Fail(ch, r.error());
+  // Joining the mount namespace put our root at the container's: its /dev/ptmx is its own.
+  UniqueFd terminal;
+  if (p.terminal) {
+    auto t = OpenTerminal(p, ch, /*bind_console=*/false);
+    if (!t) Fail(ch, t.error());
+    terminal = std::move(*t);
+  }
+  if (auto r = PrepareProcess(p, terminal.get()); !r) Fail(ch, r.error());
   if (auto r = ch.Send(Stage::kReadyToExec); !r) _exit(126);
   if (auto r = LateSeccomp(p); !r) Fail(ch, r.error());
   Fail(ch, ExecProcess(p));
@@ -472,6 +510,9 @@ Result<ProcessPlan> PlanProcess(const oci::Process& p, const oci::Capabilities& 
   plan.caps.inheritable = TRY(CapValues(caps.inheritable, "inheritable"));
   plan.caps.ambient = TRY(CapValues(caps.ambient, "ambient"));
   plan.no_new_privs = no_new_privs;
+  plan.terminal = p.terminal;
+  plan.console_height = p.console_height;
+  plan.console_width = p.console_width;
   plan.cwd = p.cwd.empty() ? "/" : p.cwd;
   plan.args = p.args;
   plan.env = p.env;

@@ -49,8 +49,11 @@ struct ProcessPlan {
   std::vector<std::string> env;
   std::string path;          // PATH from env, for the executable lookup
   int stdio[3] = {-1, -1, -1};
-  int terminal_fd = -1;      // pty slave: becomes the controlling terminal and stdio
-  std::string terminal_path; // its /dev/pts/N on the host, bound on the container's /dev/console
+  // process.terminal: the child opens a pty from the container's own /dev/ptmx (its devpts
+  // instance), makes the slave its controlling terminal and stdio, and sends the master to
+  // the parent (Stage::kTerminal). Size in rows x columns, 0 to leave the kernel's default.
+  bool terminal = false;
+  unsigned console_height = 0, console_width = 0;
   // linux.seccomp, compiled. Loaded while still privileged (before the user and capability
   // switch) without no_new_privs, else as late as possible: after the stage report, just
   // before execve (runc's order).

@@ -4,12 +4,9 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdlib.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include <memory>
@@ -70,33 +67,6 @@ class CgroupGuard {
   cgroup::CgroupManager* m_;
 };
 
-struct Pty {
-  UniqueFd master, slave;
-  std::string name;
-};
-
-Result<Pty> OpenPty(uint32_t height, uint32_t width) {
-  Pty p;
-  p.master = UniqueFd(posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
-  if (!p.master) return Error::FromErrno(errno, "posix_openpt");
-  if (grantpt(p.master.get()) != 0) return Error::FromErrno(errno, "grantpt");
-  if (unlockpt(p.master.get()) != 0) return Error::FromErrno(errno, "unlockpt");
-  char name[64];
-  if (ptsname_r(p.master.get(), name, sizeof(name)) != 0)
-    return Error::FromErrno(errno, "ptsname");
-  p.slave = UniqueFd(::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC));
-  if (!p.slave) return Error::FromErrno(errno, std::string("open ") + name);
-  p.name = name;
-  if (height && width) {
-    struct winsize ws = {};
-    ws.ws_row = static_cast<unsigned short>(height);
-    ws.ws_col = static_cast<unsigned short>(width);
-    if (ioctl(p.master.get(), TIOCSWINSZ, &ws) != 0)
-      return Error::FromErrno(errno, "set the terminal size");
-  }
-  return p;
-}
-
 Result<int> NamespaceFlag(const std::string& type) {
   if (type == "pid") return CLONE_NEWPID;
   if (type == "network" || type == "net") return CLONE_NEWNET;
@@ -133,10 +103,13 @@ class PidNsSwitch {
   UniqueFd own_;
 };
 
-// After clone: joins the cgroup, lets the child go on, waits for execve.
-Result<void> DriveChild(Channel& ch, pid_t pid, cgroup::CgroupManager* cg) {
+// After clone: joins the cgroup, lets the child go on, takes the pty master the child opened
+// in the container (when `pty_master`), waits for execve.
+Result<void> DriveChild(Channel& ch, pid_t pid, cgroup::CgroupManager* cg,
+                        UniqueFd* pty_master) {
   if (cg) TRY(cg->AddTask(pid));
   TRY(ch.Send(Stage::kStart));
+  if (pty_master) *pty_master = TRY(ch.ReceiveFd(Stage::kTerminal));
   TRY(ch.Expect(Stage::kReadyToExec));
   Message m = TRY(ch.Receive());
   if (m.eof) return Ok();  // CLOEXEC channel closed by a successful execve
@@ -173,12 +146,7 @@ Result<Started> Run(const oci::RuntimeSpec& spec, const RunOptions& opts) {
   }
   if (flags & CLONE_NEWCGROUP) flags &= ~static_cast<uint64_t>(CLONE_NEWCGROUP);  // after join
 
-  Pty pty;
-  if (spec.process.terminal) {
-    pty = TRY(OpenPty(spec.process.console_height, spec.process.console_width));
-    cfg.process.terminal_fd = pty.slave.get();
-    cfg.process.terminal_path = pty.name;
-  } else {
+  if (!cfg.process.terminal) {
     cfg.process.stdio[0] = opts.stdio.in;
     cfg.process.stdio[1] = opts.stdio.out;
     cfg.process.stdio[2] = opts.stdio.err;
@@ -204,14 +172,16 @@ Result<Started> Run(const oci::RuntimeSpec& spec, const RunOptions& opts) {
   child_ch.Close();
   ChildGuard child_guard(pid, pidfd);
 
-  TRY(DriveChild(parent_ch, pid, cg.get()).Wrap("start container " + opts.container_id));
+  UniqueFd pty_master;
+  TRY(DriveChild(parent_ch, pid, cg.get(), cfg.process.terminal ? &pty_master : nullptr)
+          .Wrap("start container " + opts.container_id));
 
   child_guard.Release();
   cg_guard.Release();
   Started s;
   s.pid = pid;
   s.pidfd = std::move(pidfd_owner);
-  s.pty_master = std::move(pty.master);
+  s.pty_master = std::move(pty_master);
   return s;
 }
 
@@ -246,11 +216,7 @@ Result<Started> Exec(pid_t init_pid, const oci::RuntimeSpec& spec, const oci::Pr
   std::unique_ptr<cgroup::CgroupManager> cg;
   if (!spec.linux.cgroups_path.empty()) cg = TRY(cgroup::NewCgroupManager(spec.linux.cgroups_path));
 
-  Pty pty;
-  if (process.terminal) {
-    pty = TRY(OpenPty(process.console_height, process.console_width));
-    plan.terminal_fd = pty.slave.get();
-  } else {
+  if (!plan.terminal) {
     plan.stdio[0] = opts.stdio.in;
     plan.stdio[1] = opts.stdio.out;
     plan.stdio[2] = opts.stdio.err;
@@ -272,13 +238,15 @@ Result<Started> Exec(pid_t init_pid, const oci::RuntimeSpec& spec, const oci::Pr
   child_ch.Close();
   ChildGuard child_guard(pid, pidfd);
 
-  TRY(DriveChild(parent_ch, pid, cg.get()).Wrap("exec in container"));
+  UniqueFd pty_master;
+  TRY(DriveChild(parent_ch, pid, cg.get(), plan.terminal ? &pty_master : nullptr)
+          .Wrap("exec in container"));
 
   child_guard.Release();
   Started s;
   s.pid = pid;
   s.pidfd = std::move(pidfd_owner);
-  s.pty_master = std::move(pty.master);
+  s.pty_master = std::move(pty_master);
   return s;
 }
 

@@ -234,8 +234,27 @@ TEST_F(RuntimeTest, ExecJoinsTheContainer) {
   EXPECT_EQ(bad.error().code(), Errc::kNotFound);
 }
 
+// Reads the master until the slave side is gone (EIO) or `until` shows up.
+std::string ReadPty(int master, const std::string& until = {}) {
+  std::string out;
+  char buf[1024];
+  for (;;) {
+    ssize_t n = read(master, buf, sizeof(buf));
+    if (n <= 0) break;  // EIO once the slave side is closed
+    out.append(buf, n);
+    if (!until.empty() && out.find(until) != std::string::npos) break;
+  }
+  return out;
+}
+
+// Like runc: the pty comes from the container's own devpts, so `tty` says /dev/pts/0 and
+// /dev/console is that same terminal; a write on the master reaches the process's stdin.
 TEST_F(RuntimeTest, TerminalGetsAPty) {
-  oci::RuntimeSpec s = Spec({"sh", "-c", "stty size; tty"});
+  oci::RuntimeSpec s = Spec({"sh", "-c",
+                             "stty size; tty; ls /dev/pts | tr '\\n' ' '; echo;"
+                             " stat -c 'console=%t:%T' /dev/console; stat -L -c 'pts0=%t:%T' "
+                             "/dev/pts/0; test -t 0 && echo isatty; echo ready; read line; "
+                             "echo got=$line"});
   s.process.terminal = true;
   s.process.console_height = 24;
   s.process.console_width = 80;
@@ -243,16 +262,63 @@ TEST_F(RuntimeTest, TerminalGetsAPty) {
   ASSERT_TRUE(st) << st.error().message();
   children_.push_back(st->pid);
   ASSERT_TRUE(st->pty_master);
-  std::string out;
-  char buf[1024];
-  for (;;) {
-    ssize_t n = read(st->pty_master.get(), buf, sizeof(buf));
-    if (n <= 0) break;  // EIO once the slave side is closed
-    out.append(buf, n);
-  }
-  EXPECT_EQ(*Wait(st->pid), 0);
+  EXPECT_TRUE(fcntl(st->pty_master.get(), F_GETFD) & FD_CLOEXEC);
+  std::string out = ReadPty(st->pty_master.get(), "ready");
+  ASSERT_EQ(write(st->pty_master.get(), "hello\n", 6), 6);
+  out += ReadPty(st->pty_master.get());
+  EXPECT_EQ(*Wait(st->pid), 0) << out;
   children_.clear();
-  EXPECT_NE(out.find("24 80"), std::string::npos) << out;
+  EXPECT_NE(out.find("24 80\r\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("/dev/pts/0\r\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("isatty\r\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("got=hello\r\n"), std::string::npos) << out;
+  // Only the container's terminal in its devpts (ptmx and 0), and /dev/console is it.
+  EXPECT_NE(out.find("0 ptmx \r\n"), std::string::npos) << out;
+  size_t c = out.find("console="), p = out.find("pts0=");
+  ASSERT_NE(c, std::string::npos) << out;
+  ASSERT_NE(p, std::string::npos) << out;
+  EXPECT_EQ(out.substr(c + 8, out.find('\r', c) - c - 8),
+            out.substr(p + 5, out.find('\r', p) - p - 5))
+      << out;
+}
+
+// A terminal without a size keeps the kernel's 0x0; an exec'd process with a terminal gets
+// its own pty from the container's devpts too.
+TEST_F(RuntimeTest, ExecWithTerminal) {
+  oci::RuntimeSpec s = Spec({"sh", "-c", "tty; sleep 100"});
+  s.process.terminal = true;
+  auto init = runtime::Run(s, RunOptions{});
+  ASSERT_TRUE(init) << init.error().message();
+  children_.push_back(init->pid);
+  std::string init_out = ReadPty(init->pty_master.get(), "/dev/pts/0");
+  EXPECT_NE(init_out.find("/dev/pts/0"), std::string::npos) << init_out;
+
+  oci::Process proc;
+  proc.args = {"sh", "-c", "stty size; tty; id -u; read x; echo x=$x"};
+  proc.env = {"PATH=/bin"};
+  proc.terminal = true;
+  proc.console_height = 33;
+  proc.console_width = 101;
+  proc.user.uid = 1000;
+  proc.user.gid = 1000;
+  auto ex = Exec(init->pid, s, proc, ExecOptions{});
+  ASSERT_TRUE(ex) << ex.error().message();
+  ASSERT_TRUE(ex->pty_master);
+  std::string out = ReadPty(ex->pty_master.get(), "1000\r\n");
+  ASSERT_EQ(write(ex->pty_master.get(), "abc\n", 4), 4);
+  out += ReadPty(ex->pty_master.get());
+  EXPECT_EQ(*Wait(ex->pid), 0) << out;
+  EXPECT_NE(out.find("33 101\r\n/dev/pts/1\r\n1000\r\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("x=abc\r\n"), std::string::npos) << out;
+
+  // No devpts in the container: a clear error, and nothing left running.
+  oci::RuntimeSpec bare = Spec({"true"});
+  bare.process.terminal = true;
+  bare.mounts.erase(bare.mounts.begin() + 2);  // /dev/pts
+  ASSERT_EQ(bare.mounts[1].destination, "/dev");
+  auto st = runtime::Run(bare, RunOptions{});
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message().find("/dev/ptmx"), std::string::npos) << st.error().message();
 }
 
 TEST_F(RuntimeTest, ReadonlyRootAndNoPivot) {
