@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <map>
 #include <set>
 
@@ -403,6 +404,47 @@ Result<LoadResult> StoreImpl::Load(int fd, const std::string& name) {
         if (got < 0) return ArchiveError(ar, "read entry " + n);
         return static_cast<size_t>(got);
       };
+      // An uncompressed outer tar holds the entry's bytes as one range of the file: read
+      // them with pread straight into the layer's buffers (libarchive would copy each byte
+      // once more) and let libarchive seek past them. The first bytes come through
+      // libarchive and are compared with the file at the computed offset, so a wrong
+      // offset falls back to libarchive's reads.
+      int64_t esize = archive_entry_size(e);
+      if (archive_filter_count(ar) == 1 && archive_filter_code(ar, 0) == ARCHIVE_FILTER_NONE &&
+          archive_entry_sparse_count(e) == 0 && esize > 4096) {
+        int64_t off = start + archive_filter_bytes(ar, 0);
+        std::string head(512, '\0'), check(512, '\0');
+        la_ssize_t hn = archive_read_data(ar, head.data(), head.size());
+        ssize_t cn = hn > 0 ? ::pread(fd, check.data(), static_cast<size_t>(hn), off) : -1;
+        head.resize(hn > 0 ? static_cast<size_t>(hn) : 0);
+        bool direct = hn > 0 && cn == hn && memcmp(head.data(), check.data(), head.size()) == 0;
+        int64_t pos = off + static_cast<int64_t>(head.size());
+        int64_t end = off + esize;
+        size_t head_off = 0;
+        read = [=, ar, head = std::move(head)](char* buf, size_t len) mutable -> Result<size_t> {
+          if (head_off < head.size()) {
+            size_t k = std::min(len, head.size() - head_off);
+            memcpy(buf, head.data() + head_off, k);
+            head_off += k;
+            return k;
+          }
+          if (!direct) {
+            la_ssize_t got = archive_read_data(ar, buf, len);
+            if (got < 0) return ArchiveError(ar, "read entry " + n);
+            return static_cast<size_t>(got);
+          }
+          size_t want = static_cast<size_t>(std::min<int64_t>(static_cast<int64_t>(len), end - pos));
+          if (want == 0) return size_t{0};
+          for (;;) {
+            ssize_t r = ::pread(fd, buf, want, pos);
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0) return Error::FromErrno(errno, "read " + name + " entry " + n);
+            if (r == 0) return Error(Errc::kCorrupt, name + ": entry " + n + " is truncated");
+            pos += r;
+            return static_cast<size_t>(r);
+          }
+        };
+      }
       Planned& pl = planned[ts[0]];
       // A plain layer is kept as its tar-split, not as a blob: tee it only when another
       // layer is to be filled from the same entry.
