@@ -89,6 +89,7 @@ void AddCreateFlags(CLI::App* sub, container::CreateOptions& o, std::string& ent
   sub->add_flag("--rm", o.auto_remove, "Remove the container when it exits");
   // IMAGE [COMMAND [ARG...]]: everything after the image belongs to the container.
   sub->prefix_command();
+  sub->footer("Arguments: IMAGE [COMMAND] [ARG...]   (options go before IMAGE)");
 }
 
 // Splits remaining() into IMAGE and CMD; false if there is no image.
@@ -194,6 +195,7 @@ void AddExec(CLI::App& app, Context& ctx) {
   sub->add_option("-w,--workdir", r->workdir, "Working directory inside the container");
   sub->add_option("-u,--user", r->user, "Username or UID (format: <name|uid>[:<group|gid>])");
   sub->prefix_command();
+  sub->footer("Arguments: CONTAINER COMMAND [ARG...]   (options go before CONTAINER)");
   sub->callback([&ctx, r, sub] {
     ctx.action = [&ctx, r, sub]() -> int {
       std::vector<std::string> rest = sub->remaining();
