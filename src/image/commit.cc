@@ -1,7 +1,8 @@
 // docker commit: the container's upper dir becomes one new layer on top of its image.
-// The upper dir is packed once (the tar is kept as the layer's blob; its sha256 is the
-// diffID) and copied into the new driver layer: nothing is re-extracted and nothing below
-// the upper dir is read, so the cost grows with the change, never with the image.
+// The upper dir is packed once (its sha256 is the diffID; the store keeps the tar as a
+// tar-split, not as a second copy) and copied into the new driver layer: nothing is
+// re-extracted and nothing below the upper dir is read, so the cost grows with the change,
+// never with the image.
 #include <fcntl.h>
 #include <unistd.h>
 

@@ -14,29 +14,11 @@
 
 #include "layer/internal.h"
 #include "layer/layer.h"
+#include "util/fs.h"
 
 namespace shale::layer {
 namespace {
 
-Result<std::vector<std::string>> Names(int dirfd, const std::string& shown) {
-  int dfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-  if (dfd < 0) return Error::FromErrno(errno, "dup " + shown);
-  std::unique_ptr<DIR, FnDeleter<closedir>> d(fdopendir(dfd));
-  if (!d) {
-    close(dfd);
-    return Error::FromErrno(errno, "fdopendir " + shown);
-  }
-  rewinddir(d.get());
-  std::vector<std::string> names;
-  errno = 0;
-  while (dirent* e = readdir(d.get())) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-    names.emplace_back(e->d_name);
-  }
-  if (errno != 0) return Error::FromErrno(errno, "readdir " + shown);
-  std::sort(names.begin(), names.end());
-  return names;
-}
 
 Result<UniqueFd> OpenChildDir(int dirfd, const char* name, const std::string& shown) {
   int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -47,7 +29,7 @@ Result<UniqueFd> OpenChildDir(int dirfd, const char* name, const std::string& sh
 class Copier {
  public:
   Result<void> Copy(int from, int to, const std::string& shown, const std::string& rel) {
-    auto names = TRY(Names(from, shown));
+    auto names = TRY(ListDirAt(from, shown));
     for (const auto& n : names) {
       std::string s = shown + "/" + n;
       std::string r = rel.empty() ? n : rel + "/" + n;
@@ -203,7 +185,7 @@ class ChangeWalker {
       fd = syscall(SYS_openat2, l.get(), rel.empty() ? "." : rel.c_str(), &how, sizeof(how));
       if (fd < 0) break;  // not a dir: hides everything below
       UniqueFd d(static_cast<int>(fd));
-      auto names = Names(d.get(), rel);
+      auto names = ListDirAt(d.get(), rel);
       if (!names) break;
       for (auto& n : *names) {
         struct stat st;
@@ -223,7 +205,7 @@ class ChangeWalker {
 
   Result<void> Walk(int dirfd, const std::string& shown, std::vector<std::string>* comps,
                     bool all_added) {
-    auto names = TRY(Names(dirfd, shown));
+    auto names = TRY(ListDirAt(dirfd, shown));
     for (const auto& n : names) {
       comps->push_back(n);
       std::string path;

@@ -19,6 +19,7 @@
 
 #include "layer/internal.h"
 #include "layer/layer.h"
+#include "util/fs.h"
 #include "util/digest.h"
 
 namespace shale::layer {
@@ -111,23 +112,7 @@ class TreeWriter {
   }
 
   Result<void> Walk(int dirfd, const std::string& shown_dir, std::string* prefix) {
-    int dfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-    if (dfd < 0) return Error::FromErrno(errno, "dup " + shown_dir);
-    std::unique_ptr<DIR, FnDeleter<closedir>> d(fdopendir(dfd));
-    if (!d) {
-      close(dfd);
-      return Error::FromErrno(errno, "fdopendir " + shown_dir);
-    }
-    rewinddir(d.get());
-    std::vector<std::string> names;
-    errno = 0;
-    while (dirent* e = readdir(d.get())) {
-      if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-      names.emplace_back(e->d_name);
-    }
-    if (errno != 0) return Error::FromErrno(errno, "readdir " + shown_dir);
-    d.reset();
-    std::sort(names.begin(), names.end());
+    std::vector<std::string> names = TRY(ListDirAt(dirfd, shown_dir));
     size_t base = prefix->size();
     for (const auto& name : names) {
       prefix->resize(base);

@@ -190,6 +190,29 @@ Result<std::vector<std::string>> ListDir(const std::string& path) {
   return names;
 }
 
+Result<std::vector<std::string>> ListDirAt(int dirfd, std::string_view shown) {
+  int dfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+  if (dfd < 0) return Error::FromErrno(errno, "dup " + std::string(shown));
+  DIR* d = fdopendir(dfd);
+  if (!d) {
+    close(dfd);
+    return Error::FromErrno(errno, "fdopendir " + std::string(shown));
+  }
+  // The duplicate shares the file offset with dirfd: start from the top whatever it was.
+  rewinddir(d);
+  std::vector<std::string> names;
+  errno = 0;
+  while (dirent* e = readdir(d)) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    names.emplace_back(e->d_name);
+  }
+  int err = errno;
+  closedir(d);
+  if (err != 0) return Error::FromErrno(err, "readdir " + std::string(shown));
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
 static Result<int64_t> DiskUsageAt(int dirfd, const std::string& shown) {
   int64_t total = 0;
   int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);

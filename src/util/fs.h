@@ -28,8 +28,11 @@ Result<void> RemoveTreeAt(int dirfd, const std::string& name, std::string_view d
 Result<void> RenameAbs(const std::string& from, const std::string& to);
 bool PathExists(const std::string& path);
 bool IsDirectory(const std::string& path);
-// Names in a directory, without "." and "..", sorted. kNotFound if absent.
+// Names in a directory, without "." and "..", sorted bytewise. kNotFound if absent.
 Result<std::vector<std::string>> ListDir(const std::string& path);
+// The same for an open directory (the fd is duplicated, not consumed); `shown` names it in
+// errors.
+Result<std::vector<std::string>> ListDirAt(int dirfd, std::string_view shown);
 // Total bytes of regular files below path (du --apparent-size), not following links.
 Result<int64_t> DiskUsage(const std::string& path);
 std::string Dirname(std::string_view path);
