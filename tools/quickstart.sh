@@ -15,8 +15,9 @@ fi
 PACKAGES=(cmake g++ make pkg-config libarchive-dev libssl-dev libcurl4-openssl-dev
   nlohmann-json3-dev libcli11-dev libseccomp-dev libcap-dev zlib1g-dev libzstd-dev libisal-dev
   libgtest-dev bats busybox-static jq tar gzip zstd pigz e2fsprogs util-linux kmod)
-# The tests also check interop with the peers (podman and skopeo read what shale writes).
-if [ "$what" = test ]; then PACKAGES+=(podman skopeo runc uidmap); fi
+# The tests also check interop with the peers (docker, podman and skopeo read what shale
+# writes, and shale reads what they write).
+if [ "$what" = test ]; then PACKAGES+=(podman skopeo runc uidmap docker.io); fi
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
