@@ -13,14 +13,17 @@ need_pkg() {  # need_pkg CMD PACKAGE
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$2" >/dev/null
 }
 
+# The loop file behind $BENCH_MNT; one per mount point, so benchmarks can run side by side.
+bench_loop_img() { echo "$BENCH_CACHE/$(basename "$BENCH_MNT").img"; }
+
 # Mounts a fresh 6 GiB ext4 at $BENCH_MNT (removed by bench_cleanup).
 bench_loop_mount() {
   mkdir -p "$BENCH_MNT" "$BENCH_CACHE"
   if mountpoint -q "$BENCH_MNT"; then umount -l "$BENCH_MNT"; fi
-  truncate -s 6G "$BENCH_CACHE/loop.img"
+  truncate -s 6G "$(bench_loop_img)"
   # No lazy init: a background thread zeroing inode tables would skew the first minutes.
-  mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$BENCH_CACHE/loop.img"
-  mount -o loop "$BENCH_CACHE/loop.img" "$BENCH_MNT"
+  mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$(bench_loop_img)"
+  mount -o loop "$(bench_loop_img)" "$BENCH_MNT"
 }
 
 bench_cleanup() {
@@ -29,7 +32,7 @@ bench_cleanup() {
       while read -r m; do umount -l "$m" 2>/dev/null || true; done
     umount -l "$BENCH_MNT" 2>/dev/null || true
   fi
-  rm -f "$BENCH_CACHE/loop.img"
+  rm -f "$(bench_loop_img)"
 }
 
 # The large image's rootfs: debootstrap --variant=minbase bookworm (~6,700 files), made once.

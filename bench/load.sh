@@ -15,17 +15,7 @@
 BENCH_MNT="${BENCH_MNT:-/mnt/shale-bench-load}"
 source "$(dirname "$0")/lib.sh"
 RUNS="${RUNS:-5}"
-LOOP_IMG="$BENCH_CACHE/load-loop.img"
-
-cleanup() {
-  if [ -d "$BENCH_MNT" ]; then
-    awk -v r="$BENCH_MNT/" 'index($5, r) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
-      while read -r m; do umount -l "$m" 2>/dev/null || true; done
-    umount -l "$BENCH_MNT" 2>/dev/null || true
-  fi
-  rm -f "$LOOP_IMG"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 
 need_pkg hyperfine hyperfine
 need_pkg pigz pigz
@@ -36,11 +26,7 @@ fi
 [ -x "$SHALE" ] || { echo "bench: $SHALE not built" >&2; exit 1; }
 rootfs=$(bench_debootstrap_rootfs)
 
-mkdir -p "$BENCH_MNT" "$BENCH_CACHE"
-if mountpoint -q "$BENCH_MNT"; then umount -l "$BENCH_MNT"; fi
-truncate -s 4G "$LOOP_IMG"
-mkfs.ext4 -q -F "$LOOP_IMG"
-mount -o loop "$LOOP_IMG" "$BENCH_MNT"
+bench_loop_mount
 M="$BENCH_MNT"
 
 # The layer, plain and gzip, and the two archives around it.
