@@ -53,12 +53,11 @@ namespace {
 using overlay2::ValidLayerId;
 constexpr long kOverlayfsMagic = 0x794c7630;
 
-// A small file of a layer being built. Image layers are durable (fsync'd, atomic); a
+// A small file of a layer being built, inside its temporary directory. Image layers are made
+// durable by one syncfs of the whole directory before it is renamed into place (Create); a
 // container's init and read-write layers are not synced, as Docker does not sync them: the
 // whole layer directory appears at once by rename, and a power loss may lose the container.
-Result<void> WriteLayerFile(const std::string& path, std::string_view data, mode_t mode,
-                            bool durable) {
-  if (durable) return WriteFileAtomic(path, data, mode);
+Result<void> WriteLayerFile(const std::string& path, std::string_view data, mode_t mode) {
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
   if (!fd) return Error::FromErrno(errno, "open " + path);
   return WriteAll(fd.get(), data, path);
@@ -181,16 +180,17 @@ Result<void> Overlay2::Create(std::string_view id, std::string_view parent, Laye
     if (!PathExists(root_ + "/l/" + link)) break;
     if (i > 16) return Error(Errc::kInternal, what + ": no free short name in " + root_ + "/l");
   }
-  TRY(WriteLayerFile(t + "/link", link, 0644, durable).Wrap(what));
+  TRY(WriteLayerFile(t + "/link", link, 0644).Wrap(what));
   if (!parent.empty()) {
-    TRY(WriteLayerFile(t + "/lower", lower, 0644, durable).Wrap(what));
+    TRY(WriteLayerFile(t + "/lower", lower, 0644).Wrap(what));
     if (mkdir((t + "/work").c_str(), 0700) != 0)
       return Error::FromErrno(errno, what + ": mkdir " + t + "/work");
   }
   // Image and init layers are read-only once made: Docker's `committed` marks exactly that.
   if (kind != LayerKind::kContainer)
-    TRY(WriteLayerFile(t + "/committed", "", 0600, durable).Wrap(what));
-  if (durable) TRY(FsyncPath(t).Wrap(what));
+    TRY(WriteLayerFile(t + "/committed", "", 0600).Wrap(what));
+  // One flush for the files and directories above (instead of an fsync for each).
+  if (durable) TRY(SyncFsPath(t).Wrap(what));
 
   // Docker marks the parent once a child is made on it. Done before the child appears so
   // that a failure here leaves no child behind (a stray `committed` on the parent is harmless).
@@ -214,10 +214,8 @@ Result<void> Overlay2::Create(std::string_view id, std::string_view parent, Laye
     return Error::FromErrno(err, what + ": rename " + t + " -> " + Path(id));
   }
   tmp.Release();
-  if (durable) {
-    (void)FsyncPath(root_);
-    (void)FsyncPath(root_ + "/l");
-  }
+  // The rename and the short link, durable together.
+  if (durable) (void)SyncFsPath(root_);
   return Ok();
 }
 

@@ -37,6 +37,9 @@ Result<Image> StoreImpl::Commit(const Image& base, const std::string& upper_laye
     TRY(driver_->Create(u.cache_id, base.top_layer_id, graph::LayerKind::kImage));
     Dir diff = TRY(driver_->OpenDiffDir(u.cache_id));
     TRY(layer::CopyDiff(upper, diff).Wrap("copy upper dir"));
+    // The layer's files are durable before any record names them (load does the same
+    // through layer::Apply's syncfs).
+    TRY(SyncFsPath(driver_->DiffPath(u.cache_id)).Wrap("commit"));
     u.res.diff_id = wr.diff_id;
     u.res.digest = wr.diff_id;
     u.res.compressed_size = wr.size;

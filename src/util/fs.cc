@@ -93,6 +93,14 @@ Result<void> FsyncPath(const std::string& path) {
   return Ok();
 }
 
+Result<void> SyncFsPath(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Error::FromErrno(errno, "open " + path);
+  UniqueFd owner(fd);
+  if (syncfs(fd) != 0) return Error::FromErrno(errno, "syncfs " + path);
+  return Ok();
+}
+
 Result<void> MakeDirsAbs(const std::string& path, mode_t mode) {
   if (path.empty()) return Ok();
   struct stat st;

@@ -21,6 +21,9 @@ Result<void> WriteFileAtomic(const std::string& path, std::string_view data, mod
 Result<void> WriteFileAtomicAt(int dirfd, const std::string& leaf, std::string_view data,
                                mode_t mode, std::string_view dir_name);
 Result<void> FsyncPath(const std::string& path);
+// syncfs(2) of the file system holding `path`: one flush for many small files. On ext4 an
+// fsync commits the journal anyway, so for a batch of new files this costs about one fsync.
+Result<void> SyncFsPath(const std::string& path);
 Result<void> MakeDirsAbs(const std::string& path, mode_t mode = 0755);
 // rm -rf that never follows symlinks and never crosses into another mount. Missing is ok.
 Result<void> RemoveTreeAbs(const std::string& path);
