@@ -8,7 +8,15 @@ SHALE="${SHALE_BIN:-$PWD/build/shale}"
 export PATH="$(dirname "$SHALE"):$PATH"
 export SHALE_ROOT="${SHALE_ROOT:-/var/lib/shale}"
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
-run() { local shown; shown=$(printf '%q ' "$@"); step "${shown% }"; "$@"; }
+# Shows a command as one would type it: arguments with spaces or shell characters in quotes.
+shown() {
+  local a out=""
+  for a in "$@"; do
+    case "$a" in *[[:space:]\;\&\|\>\<\$\'\"]*) out+="'${a//\'/\'\\\'\'}' " ;; *) out+="$a " ;; esac
+  done
+  echo "${out% }"
+}
+run() { step "$(shown "$@")"; "$@"; }
 sh_() { step "$1"; bash -c "$1"; }
 
 rootfs=$(mktemp -d /tmp/shale-busybox.XXXXXX)
