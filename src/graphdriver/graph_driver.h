@@ -80,6 +80,9 @@ class GraphDriver {
   // For inspect: LowerDir (absent for a base layer), UpperDir, MergedDir, WorkDir.
   virtual Result<std::map<std::string, std::string>> Metadata(std::string_view id) const = 0;
   virtual std::string Root() const = 0;
+  // Removes what an interrupted Create or Remove left behind (temporary layer dirs).
+  // REQUIRES: no other process uses the driver (the caller holds the store lock exclusively).
+  virtual Result<void> RemoveStaging() { return Ok(); }
 };
 
 // root = <--root>/overlay2 (created if missing). kUnsupported if overlayfs is unavailable.

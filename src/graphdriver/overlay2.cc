@@ -77,6 +77,7 @@ class Overlay2 : public GraphDriver {
 
   std::string_view Name() const override { return "overlay2"; }
   std::string Root() const override { return root_; }
+  Result<void> RemoveStaging() override;
 
   Result<void> Create(std::string_view id, std::string_view parent, LayerKind kind) override;
   bool Exists(std::string_view id) const override {
@@ -216,6 +217,14 @@ Result<void> Overlay2::Create(std::string_view id, std::string_view parent, Laye
   tmp.Release();
   // The rename and the short link, durable together.
   if (durable) (void)SyncFsPath(root_);
+  return Ok();
+}
+
+Result<void> Overlay2::RemoveStaging() {
+  for (const auto& name : TRY(ListDir(root_))) {
+    if (!StartsWith(name, ".tmp-") && !StartsWith(name, ".rm-")) continue;
+    TRY(RemoveTreeAbs(root_ + "/" + name).Wrap("overlay2: remove leftover " + name));
+  }
   return Ok();
 }
 

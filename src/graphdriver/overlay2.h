@@ -16,7 +16,8 @@
 //
 // Remove refuses (kBusy) while the layer is mounted or while another layer's `lower` names it
 // as its parent (one small file read per layer in the store). Stale ".tmp-*" / ".rm-*" dirs
-// left by a crash are not layers (names starting with '.' are never valid ids) and are ignored.
+// left by a crash are not layers (names starting with '.' are never valid ids): they are
+// ignored, and RemoveStaging() deletes them when the store's recovery holds the lock.
 #pragma once
 
 #include <string>

@@ -92,6 +92,19 @@ TEST_F(Overlay2Layout, FailedCreateLeavesNoDirAndNoLink) {
             (std::vector<std::string>{"a", "l"}));
 }
 
+TEST_F(Overlay2Layout, RemoveStagingDeletesOnlyLeftovers) {
+  SHALE_ASSERT_OK(d().Create("a", "", LayerKind::kImage));
+  // What a Create or Remove killed halfway leaves: temporary dirs with content.
+  ASSERT_TRUE(MakeDirsAbs(At(".tmp-b-Xy12Zq/diff/etc")));
+  ASSERT_TRUE(WriteFileAtomic(At(".tmp-b-Xy12Zq/link"), "ABC"));
+  ASSERT_TRUE(MakeDirsAbs(At(".rm-c-Qw34Er/diff")));
+  SHALE_ASSERT_OK(d().RemoveStaging());
+  EXPECT_EQ(ListDir(d().Root()).value_or(std::vector<std::string>{}),
+            (std::vector<std::string>{"a", "l"}));
+  SHALE_ASSERT_OK(d().Mount("a"));
+  SHALE_ASSERT_OK(d().Unmount("a"));
+}
+
 TEST_F(Overlay2Layout, RemoveDeletesDirAndShortLink) {
   SHALE_ASSERT_OK(d().Create("a", "", LayerKind::kImage));
   std::string link = Link("a");

@@ -140,6 +140,8 @@ Result<void> StoreImpl::Init(const std::string& root) {
 }
 
 void StoreImpl::Recover() {
+  // A driver layer whose Create or Remove was interrupted is only a temporary dir.
+  if (auto r = driver_->RemoveStaging(); !r) LogWarn(r.error().message());
   auto names = ListDir(tmp_dir());
   if (!names) return;
   // What the store references now: journaled objects still referenced are kept.

@@ -310,6 +310,7 @@ PY
   shale tag busybox busybox:after
   [ -z "$(ls -A "$SHALE_ROOT/tmp")" ]
   [ "$(ls "$SHALE_ROOT/overlay2" | wc -l)" -eq 2 ]
+  [ -z "$(ls -A "$SHALE_ROOT/overlay2" | grep '^\.' || true)" ]  # no driver staging dirs
   run shale load -i "$W/bigimg.tar"
   [ "$status" -eq 0 ]
   [ "$output" = "Loaded image: big:1" ]
