@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "cli/context.h"
+#include "cli/format_template.h"
 #include "container/container.h"
 #include "util/fd.h"
 #include "util/log.h"
@@ -378,8 +379,11 @@ void AddInspect(CLI::App& app, Context& ctx) {
   auto refs = std::make_shared<std::vector<std::string>>();
   auto* sub = app.add_subcommand("inspect", "Low-level information on containers and images (JSON)");
   sub->add_option("objects", *refs, "CONTAINER or IMAGE...")->required();
-  sub->callback([&ctx, refs] {
-    ctx.action = [&ctx, refs]() -> int {
+  auto format = std::make_shared<std::string>();
+  sub->add_option("-f,--format", *format,
+                  "Print each object through a template: {{.State.Pid}}, {{json .Config}}");
+  sub->callback([&ctx, refs, format] {
+    ctx.action = [&ctx, refs, format]() -> int {
       auto mgr = OpenManager(ctx);
       if (!mgr) return Fail("inspect", std::move(mgr).error());
       json out = json::array();
@@ -407,7 +411,15 @@ void AddInspect(CLI::App& app, Context& ctx) {
         }
         rc = Fail("", Error(Errc::kNotFound, "No such object: " + ref));
       }
-      std::cout << out.dump(4) << "\n";
+      if (format->empty()) {
+        std::cout << out.dump(4) << "\n";
+        return rc;
+      }
+      for (const json& obj : out) {
+        auto line = RenderTemplate(*format, obj);
+        if (!line) return Fail("inspect", std::move(line).error());
+        std::cout << *line << "\n";
+      }
       return rc;
     };
   });

@@ -199,3 +199,18 @@ no_trace_of() {
   [ "$status" -ne 0 ]
   [[ "$output" == *"No such object: nothing-here"* ]]
 }
+
+@test "inspect --format prints fields through a template" {
+  shale run -d --name fmt busybox sleep 60
+  pid=$(shale inspect --format '{{.State.Pid}}' fmt)
+  [ "$pid" -gt 1 ]
+  [ -d "/proc/$pid" ]
+  [ "$(shale inspect -f '{{.Name}} {{.State.Running}}' fmt)" = "/fmt true" ]
+  upper=$(shale inspect -f '{{.GraphDriver.Data.UpperDir}}' fmt)
+  [ -d "$upper" ]
+  [ "$(shale inspect -f '{{json .RootFS.Layers}}' busybox)" = "$(shale inspect busybox | jq -c '.[0].RootFS.Layers')" ]
+  run shale inspect -f '{{range .Args}}{{end}}' fmt
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"cannot read action"* ]]
+  shale rm -f fmt
+}
