@@ -254,6 +254,12 @@ Result<std::string> Overlay2::Mount(std::string_view id, const MountOptions& opt
   sys::OverlaySpec spec = TRY(MountSpecFor(id).Wrap(what));
   std::string merged = Path(id) + "/merged";
   if (sys::IsMountPoint(merged)) return merged;
+  // A volatile mount leaves work/work/incompat/volatile behind, and overlayfs refuses to
+  // mount that work dir again until it is gone. Cleared before merged/ exists, so a failure
+  // here leaves nothing new.
+  std::string incompat = spec.work.empty() ? "" : spec.work + "/work/incompat";
+  if (!incompat.empty() && PathExists(incompat + "/volatile"))
+    TRY(RemoveTreeAbs(incompat).Wrap(what));
   if (mkdir(merged.c_str(), 0700) != 0 && errno != EEXIST)
     return Error::FromErrno(errno, what + ": mkdir " + merged);
   Result<void> r;
@@ -264,11 +270,6 @@ Result<std::string> Overlay2::Mount(std::string_view id, const MountOptions& opt
     // A writable layer with no parent (a container on an empty image): its diff is the view.
     r = sys::Mount({"bind", spec.upper, merged, {"bind"}});
   } else {
-    // A volatile mount leaves work/work/incompat/volatile behind, and overlayfs refuses to
-    // mount that work dir again until it is gone.
-    std::string incompat = spec.work.empty() ? "" : spec.work + "/work/incompat";
-    if (!incompat.empty() && PathExists(incompat + "/volatile"))
-      TRY(RemoveTreeAbs(incompat).Wrap(what));
     if (opts.volatile_upper && !spec.upper.empty()) {
       sys::OverlaySpec v = spec;
       v.extra_options.push_back("volatile");

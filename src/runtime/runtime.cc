@@ -117,6 +117,39 @@ Result<void> DriveChild(Channel& ch, pid_t pid, cgroup::CgroupManager* cg,
   return Error(Errc::kInternal, "stage channel: unexpected message after kReadyToExec");
 }
 
+// Clones the child that runs `child_main` (which never returns), born in `pid_ns` when set,
+// then drives it through the stages to its execve. On any failure the child is killed and
+// reaped; the caller's guards take care of the cgroup.
+template <class ChildMain>
+Result<Started> CloneAndDrive(uint64_t flags, const UniqueFd& pid_ns, cgroup::CgroupManager* cg,
+                              bool terminal, std::string_view what, ChildMain child_main) {
+  auto [parent_ch, child_ch] = TRY(Channel::Pair());
+  PidNsSwitch pid_switch;
+  if (pid_ns) TRY(pid_switch.Enter(pid_ns.get()));
+  int pidfd = -1;
+  pid_t pid = Clone3(flags, &pidfd);
+  if (pid == 0) {
+    parent_ch.Close();
+    child_main(child_ch);
+  }
+  int clone_err = errno;
+  pid_switch.Leave();
+  if (pid < 0) return Error::FromErrno(clone_err, std::string(what) + ": clone3");
+  UniqueFd pidfd_owner(pidfd);
+  child_ch.Close();
+  ChildGuard child_guard(pid, pidfd);
+
+  UniqueFd pty_master;
+  TRY(DriveChild(parent_ch, pid, cg, terminal ? &pty_master : nullptr).Wrap(what));
+
+  child_guard.Release();
+  Started s;
+  s.pid = pid;
+  s.pidfd = std::move(pidfd_owner);
+  s.pty_master = std::move(pty_master);
+  return s;
+}
+
 }  // namespace
 
 Result<Started> Run(const oci::RuntimeSpec& spec, const RunOptions& opts) {
@@ -156,32 +189,10 @@ Result<Started> Run(const oci::RuntimeSpec& spec, const RunOptions& opts) {
   CgroupGuard cg_guard(cg.get());
   if (cg) TRY(cg->Apply(spec.linux.resources).Wrap("cgroup " + spec.linux.cgroups_path));
 
-  auto [parent_ch, child_ch] = TRY(Channel::Pair());
-  PidNsSwitch pid_switch;
-  if (pid_ns) TRY(pid_switch.Enter(pid_ns.get()));
-  int pidfd = -1;
-  pid_t pid = Clone3(flags, &pidfd);
-  if (pid == 0) {
-    parent_ch.Close();
-    RunInit(cfg, child_ch);
-  }
-  int clone_err = errno;
-  pid_switch.Leave();
-  if (pid < 0) return Error::FromErrno(clone_err, "clone3 of the container's init");
-  UniqueFd pidfd_owner(pidfd);
-  child_ch.Close();
-  ChildGuard child_guard(pid, pidfd);
-
-  UniqueFd pty_master;
-  TRY(DriveChild(parent_ch, pid, cg.get(), cfg.process.terminal ? &pty_master : nullptr)
-          .Wrap("start container " + opts.container_id));
-
-  child_guard.Release();
+  Started s = TRY(CloneAndDrive(flags, pid_ns, cg.get(), cfg.process.terminal,
+                                "start container " + opts.container_id,
+                                [&cfg](Channel& ch) { RunInit(cfg, ch); }));
   cg_guard.Release();
-  Started s;
-  s.pid = pid;
-  s.pidfd = std::move(pidfd_owner);
-  s.pty_master = std::move(pty_master);
   return s;
 }
 
@@ -222,32 +233,8 @@ Result<Started> Exec(pid_t init_pid, const oci::RuntimeSpec& spec, const oci::Pr
     plan.stdio[2] = opts.stdio.err;
   }
 
-  auto [parent_ch, child_ch] = TRY(Channel::Pair());
-  PidNsSwitch pid_switch;
-  if (pid_ns) TRY(pid_switch.Enter(pid_ns.get()));
-  int pidfd = -1;
-  pid_t pid = Clone3(0, &pidfd);
-  if (pid == 0) {
-    parent_ch.Close();
-    RunExecInit(join, plan, child_ch);
-  }
-  int clone_err = errno;
-  pid_switch.Leave();
-  if (pid < 0) return Error::FromErrno(clone_err, "clone3 of the exec process");
-  UniqueFd pidfd_owner(pidfd);
-  child_ch.Close();
-  ChildGuard child_guard(pid, pidfd);
-
-  UniqueFd pty_master;
-  TRY(DriveChild(parent_ch, pid, cg.get(), plan.terminal ? &pty_master : nullptr)
-          .Wrap("exec in container"));
-
-  child_guard.Release();
-  Started s;
-  s.pid = pid;
-  s.pidfd = std::move(pidfd_owner);
-  s.pty_master = std::move(pty_master);
-  return s;
+  return CloneAndDrive(0, pid_ns, cg.get(), plan.terminal, "exec in container",
+                       [&join, &plan](Channel& ch) { RunExecInit(join, plan, ch); });
 }
 
 Result<void> Freeze(const std::string& cgroups_path, bool frozen) {

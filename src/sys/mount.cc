@@ -349,8 +349,12 @@ Result<void> Mount(const MountSpec& spec) {
     }
   }
   if (p.propagation) {
-    if (::mount(nullptr, spec.target.c_str(), nullptr, p.propagation, nullptr) != 0)
-      return Error::FromErrno(errno, what + ": set propagation");
+    if (::mount(nullptr, spec.target.c_str(), nullptr, p.propagation, nullptr) != 0) {
+      int err = errno;
+      // Do not leave behind the mount this call made (a remount changed nothing new).
+      if (!only_propagation && !p.remount) ::umount2(spec.target.c_str(), MNT_DETACH);
+      return Error::FromErrno(err, what + ": set propagation");
+    }
   }
   return Ok();
 }
