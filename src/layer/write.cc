@@ -31,6 +31,16 @@ class TreeWriter {
  public:
   TreeWriter(int out_fd, const WriteOptions& opts, bool whiteouts)
       : out_fd_(out_fd), opts_(opts), whiteouts_(whiteouts), buf_(kBufSize) {}
+  TreeWriter(const TreeWriter&) = delete;
+  TreeWriter& operator=(const TreeWriter&) = delete;
+  // archive_write_free() closes an archive still open (an error in Run left it so), and
+  // closing flushes the buffered block through WriteCb. A failed write must not end with a
+  // trailer that makes the partial tar look whole, and WriteCb must not touch members, so
+  // it is told to drop the bytes, and the archive goes first, while every member is alive.
+  ~TreeWriter() {
+    abandoned_ = true;
+    a_.reset();
+  }
 
   Result<WriteResult> Run(const Dir& root) {
     a_.reset(archive_write_new());
@@ -57,6 +67,7 @@ class TreeWriter {
  private:
   static la_ssize_t WriteCb(archive*, void* ctx, const void* buf, size_t n) {
     auto* self = static_cast<TreeWriter*>(ctx);
+    if (self->abandoned_) return static_cast<la_ssize_t>(n);
     auto r = internal::WriteFull(self->out_fd_, static_cast<const char*>(buf), n, "layer tar");
     if (!r) {
       self->write_error_ = std::move(r).error();
@@ -189,16 +200,19 @@ class TreeWriter {
     return Ok();
   }
 
+  // WriteCb uses the members below a_; a_ is declared after them so that, whatever the
+  // destructor does, they are destroyed after it.
   int out_fd_;
   const WriteOptions& opts_;
   bool whiteouts_;
   std::vector<char> buf_;
-  std::unique_ptr<archive, FnDeleter<archive_write_free>> a_;
-  std::unique_ptr<archive_entry, FnDeleter<archive_entry_free>> entry_;
   std::map<std::pair<dev_t, ino_t>, std::string> links_;
   Sha256 hash_;
   int64_t size_ = 0;
   std::optional<Error> write_error_;
+  bool abandoned_ = false;
+  std::unique_ptr<archive_entry, FnDeleter<archive_entry_free>> entry_;
+  std::unique_ptr<archive, FnDeleter<archive_write_free>> a_;
 };
 
 }  // namespace

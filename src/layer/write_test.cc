@@ -1,3 +1,4 @@
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -250,6 +251,35 @@ TEST(Compression, DecompressAndDeterministicGzip) {
   UniqueFd cout(memfd_create("out", MFD_CLOEXEC));
   ASSERT_TRUE(Decompress(cin.get(), cout.get()));
   EXPECT_EQ(ReadFd(cout.get()), data + data);
+}
+
+// The error path of the tar writer (issue 7 item 5): a walk that fails after entries were
+// buffered (here: out of fds deep in the tree, as when the tree changes under the walk).
+// The writer used to flush the buffered block from its destructor into its freed digest
+// context (a use-after-free under ASan) and to end the output with an end-of-archive
+// trailer, so a partial tar looked whole. Now it fails naming the cause and writes no tar.
+TEST(WriteTree, FailureMidWalkWritesNoPartialArchive) {
+  Sandbox sb;
+  ASSERT_EQ(system(("echo data > " + sb.root_path + "/a && mkdir -p " + sb.root_path +
+                    "/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d")
+                       .c_str()),
+            0);
+  UniqueFd out(memfd_create("tar", MFD_CLOEXEC));
+  // New fds take the lowest free number; let the walk have only a few (one per level).
+  int lowest = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(lowest, 0);
+  close(lowest);
+  struct rlimit old;
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
+  struct rlimit low = old;
+  low.rlim_cur = static_cast<rlim_t>(lowest + 8);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  auto r = WriteTree(sb.root, out.get());
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message().find("Too many open files"), std::string::npos)
+      << r.error().message();
+  EXPECT_EQ(ReadFd(out.get()), "");
 }
 
 }  // namespace
