@@ -3,8 +3,11 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 
+#include <atomic>
 #include <cstdlib>
+#include <thread>
 
+#include "layer/internal.h"
 #include "layer/layer.h"
 #include "layer/test_util.h"
 #include "util/digest.h"
@@ -189,6 +192,63 @@ TEST(CopyDiff, KeepsEverythingIncludingWhiteoutsAndOpaque) {
   EXPECT_EQ(Slurp(to.path() + "/etc/passwd"), "pw\n");
   // Same tar from the copy as from the original: owners, modes, times, links all kept.
   EXPECT_EQ(WriteDiffString(to), WriteDiffString(sb.root));
+}
+
+// commit -p false (issue 7 item 6): the tar and the new layer's files come from one read.
+TEST(WriteDiffAndCopy, CopyKeepsEverythingAndMatchesTheTar) {
+  Sandbox sb;
+  MakeUpper(sb.root_path);
+  Dir to = Dir::Create(sb.tmp.path() + "/copy").value();
+  UniqueFd out(memfd_create("tar", MFD_CLOEXEC));
+  auto r = WriteDiffAndCopy(sb.root, out.get(), to);
+  ASSERT_TRUE(r) << r.error().message();
+  std::string tar = ReadFd(out.get());
+  EXPECT_EQ(tar, WriteDiffString(sb.root));  // the same tar as WriteDiff
+  EXPECT_EQ(WriteDiffString(to), tar);       // and the copy packs the same
+  char v[4];
+  EXPECT_EQ(getxattr((to.path() + "/opq").c_str(), "trusted.overlay.opaque", v, sizeof(v)), 1);
+  EXPECT_EQ(getxattr((to.path() + "/etc").c_str(), "trusted.overlay.origin", v, sizeof(v)), 2);
+  struct stat a, b;
+  ASSERT_EQ(lstat((to.path() + "/etc/passwd").c_str(), &a), 0);
+  ASSERT_EQ(lstat((to.path() + "/b/hard").c_str(), &b), 0);
+  EXPECT_EQ(a.st_ino, b.st_ino);
+  ASSERT_EQ(lstat((to.path() + "/etc/group").c_str(), &a), 0);
+  EXPECT_TRUE(internal::IsWhiteoutDevice(a));
+}
+
+// A file rewritten (other sizes, other bytes) all the time while it is packed: every run,
+// the tar-split of the tar rebuilds the tar exactly from the copy.
+TEST(WriteDiffAndCopy, FileChangingDuringThePackStillMatchesItsCopy) {
+  Sandbox sb;
+  ASSERT_EQ(mkdir((sb.root_path + "/race").c_str(), 0755), 0);
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (unsigned i = 0; !stop; i++) {
+      std::string data(static_cast<size_t>(i * 7919 % 300000), static_cast<char>('a' + i % 26));
+      int fd = open((sb.root_path + "/race/f").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                    0644);
+      if (fd < 0) continue;
+      (void)!write(fd, data.data(), data.size());
+      close(fd);
+    }
+  });
+  for (int run = 0; run < 30; run++) {
+    Dir to = Dir::Create(sb.tmp.path() + "/copy" + std::to_string(run)).value();
+    UniqueFd out(memfd_create("tar", MFD_CLOEXEC));
+    auto r = WriteDiffAndCopy(sb.root, out.get(), to);
+    ASSERT_TRUE(r) << r.error().message();
+    UniqueFd split(memfd_create("split", MFD_CLOEXEC));
+    lseek(out.get(), 0, SEEK_SET);
+    auto s = SplitTar(out.get(), split.get());
+    ASSERT_TRUE(s) << s.error().message();
+    lseek(split.get(), 0, SEEK_SET);
+    UniqueFd back(memfd_create("back", MFD_CLOEXEC));
+    auto w = Reassemble(to, split.get(), back.get());
+    ASSERT_TRUE(w) << "run " << run << ": " << w.error().message();
+    EXPECT_EQ(w->diff_id, r->diff_id);
+  }
+  stop = true;
+  writer.join();
 }
 
 TEST(Changes, AddedChangedDeletedOverLowers) {
