@@ -38,6 +38,8 @@ namespace {
 
 constexpr size_t kBufSize = 1 << 20;
 constexpr int kRingSize = 8;
+constexpr la_int64_t kMaxId = 0x7fffffff;
+constexpr std::string_view kWhiteoutMeta = ".wh..wh.";
 
 // Bounded hand-off of filled buffers from the decoding thread to the extracting thread.
 class Ring {
@@ -429,6 +431,15 @@ class Extractor {
     name_ = raw;
     TRY(Clean(raw, &comps_));
     if (comps_.empty()) return Ok();  // the root itself: its metadata is the store's
+    TRY(CheckNames());
+    // Ids are kept as the kernel's 32-bit uid_t: a larger one would wrap (2^32 is root),
+    // and like runc we take only 0..2^31-1.
+    if (archive_entry_uid(e) < 0 || archive_entry_uid(e) > kMaxId)
+      return Refuse(name_, "owner uid " + std::to_string(archive_entry_uid(e)) +
+                               " is outside 0.." + std::to_string(kMaxId));
+    if (archive_entry_gid(e) < 0 || archive_entry_gid(e) > kMaxId)
+      return Refuse(name_, "owner gid " + std::to_string(archive_entry_gid(e)) +
+                               " is outside 0.." + std::to_string(kMaxId));
     int pfd = TRY(Parent(name_, comps_));
     leaf_.assign(comps_.back());
     const char* leaf = leaf_.c_str();
@@ -519,6 +530,21 @@ class Extractor {
       default:
         return Ok();  // sockets and unknown types are not kept in layers
     }
+  }
+
+  // Whiteout names mean something only as the leaf: ".wh.NAME" deletes NAME, ".wh..wh..opq"
+  // makes its directory opaque. Any other ".wh..wh." name (overlay's reserved space) and a
+  // directory named like a whiteout would be taken literally, which no other engine does.
+  Result<void> CheckNames() {
+    for (size_t i = 0; i + 1 < comps_.size(); i++)
+      if (comps_[i].substr(0, kWhiteoutPrefix.size()) == kWhiteoutPrefix)
+        return Refuse(name_, "parent directory \"" + std::string(comps_[i]) +
+                                 "\" has a whiteout name (.wh.)");
+    std::string_view leaf = comps_.back();
+    if (leaf.substr(0, kWhiteoutMeta.size()) == kWhiteoutMeta && leaf != kOpaqueMarker)
+      return Refuse(name_, "unknown whiteout name \"" + std::string(leaf) +
+                               "\" (only .wh..wh..opq is defined)");
+    return Ok();
   }
 
   std::string JoinComps() const {
