@@ -163,6 +163,14 @@ class Extractor {
     }
     // Everything after the last entry's payload is raw: end blocks, padding, trailing bytes.
     if (split_ && cur_ >= 0) TRY(EmitRaw(cb1_));
+    // A tar with one end block or none: libarchive asked for more input and got the end, so
+    // the last buffer went back to the ring and its unclassified bytes (padding, the end
+    // block) are all in pending_.
+    if (split_ && cur_ < 0 && !pending_.empty()) {
+      AppendRaw(pending_.data(), pending_.size());
+      done_ += static_cast<int64_t>(pending_.size());
+      pending_.clear();
+    }
     // Drain what is left (tar end blocks, padding): the hashing side needs all of it.
     Drain();
     if (producer_failed_) return Error(Errc::kIo, "layer input failed");
@@ -320,7 +328,7 @@ class Extractor {
     for (const auto& p : doomed) {
       size_t k = refs_[p];
       SplitRec& rec = recs_[k];
-      long fd = Openat2(root_.fd(), p.c_str(), O_RDONLY | O_NOFOLLOW, kBeneath);
+      long fd = internal::OpenBeneath(root_.fd(), p, O_RDONLY | O_NOFOLLOW, kBeneath);
       if (fd < 0) return Error::FromErrno(errno, "tar-split: reopen \"" + p + "\"");
       UniqueFd owner(static_cast<int>(fd));
       size_t off = arena_.size();
@@ -653,7 +661,7 @@ class Extractor {
     UniqueFd tpfd;
     int tfd = root_.fd();
     if (!tparent.empty()) {
-      long r = Openat2(root_.fd(), tparent.c_str(), O_PATH | O_DIRECTORY, kBeneath);
+      long r = internal::OpenBeneath(root_.fd(), tparent, O_PATH | O_DIRECTORY, kBeneath);
       if (r < 0) {
         if (errno == ELOOP || errno == EXDEV)
           return Refuse(name_, "hardlink target \"" + tname + "\" goes through a symlink");
@@ -729,7 +737,8 @@ class Extractor {
     std::stable_sort(dir_times_.begin(), dir_times_.end(),
                      [](const DirTime& a, const DirTime& b) { return a.depth > b.depth; });
     for (auto& dt : dir_times_) {
-      long fd = Openat2(root_.fd(), dt.path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW, kBeneath);
+      long fd = internal::OpenBeneath(root_.fd(), dt.path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW,
+                                      kBeneath);
       if (fd < 0) continue;  // removed or replaced later in the layer
       UniqueFd owner(static_cast<int>(fd));
       if (futimens(owner.get(), dt.times) != 0)
@@ -800,6 +809,15 @@ Result<void> Extractor::WriteSplit(int fd, const Digest& diff_id, int64_t size) 
       if (end == ZSTD_e_end ? r == 0 : ib.pos == ib.size) return Ok();
     }
   };
+  // Every byte of the tar is in a record, or save could not give the layer back: refuse it
+  // here, at load, rather than keep a layer that cannot be saved.
+  int64_t covered = 0;
+  for (const auto& r : recs_) covered += r.len;
+  if (covered != size)
+    return Error(Errc::kUnsupported,
+                 "layer tar: its tar-split keeps " + std::to_string(covered) + " of its " +
+                     std::to_string(size) +
+                     " bytes, so save could not give it back; refusing the layer");
   std::string head(internal::kSplitMagic);
   for (const auto& r : recs_) {
     if (r.file) {

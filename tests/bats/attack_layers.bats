@@ -38,3 +38,74 @@ sha() { sha256sum "$1" | cut -d' ' -f1; }
   done
   shale rm -f racer >/dev/null
 }
+
+# docker_archive OUT TAG LAYER_TAR...: a docker-save archive of the given layer tars.
+docker_archive() {
+  local out="$1" tag="$2"
+  shift 2
+  local d
+  d=$(mktemp -d "$W/arch.XXXXXX")
+  local diff_ids=() layers=() i=0 l
+  for l in "$@"; do
+    i=$((i + 1))
+    mkdir -p "$d/l$i"
+    cp "$l" "$d/l$i/layer.tar"
+    diff_ids+=("\"sha256:$(sha "$l")\"")
+    layers+=("\"l$i/layer.tar\"")
+  done
+  printf '{"architecture":"amd64","os":"linux","config":{"Cmd":["sh"]},"rootfs":{"type":"layers","diff_ids":[%s]}}' \
+    "$(IFS=,; echo "${diff_ids[*]}")" >"$d/config.json"
+  local cfg
+  cfg=$(sha "$d/config.json")
+  mv "$d/config.json" "$d/$cfg.json"
+  printf '[{"Config":"%s.json","RepoTags":["%s"],"Layers":[%s]}]' "$cfg" "$tag" \
+    "$(IFS=,; echo "${layers[*]}")" >"$d/manifest.json"
+  (cd "$d" && tar -cf "$out" l* "$cfg.json" manifest.json)
+}
+
+# layer_shape KIND OUT: a layer tar of an unusual but readable shape.
+layer_shape() {
+  python3 - "$1" "$2" <<'PY'
+import io, sys, tarfile
+kind, out = sys.argv[1], sys.argv[2]
+def tar(members, fmt=tarfile.GNU_FORMAT):
+    b = io.BytesIO()
+    with tarfile.open(fileobj=b, mode="w", format=fmt) as t:
+        for name, data in members:
+            if data is None:
+                i = tarfile.TarInfo(name); i.type = tarfile.DIRTYPE; i.mode = 0o755; t.addfile(i)
+            else:
+                i = tarfile.TarInfo(name); i.size = len(data); i.mode = 0o644; t.addfile(i, io.BytesIO(data))
+    return b.getvalue()
+full = tar([("f", b"hello\n")])
+body = full[:1024]                       # header + one data block
+if kind == "one-eof-block": data = body + b"\0" * 512
+elif kind == "no-eof-block": data = body
+elif kind == "zero-bytes": data = b""
+elif kind == "long-path":
+    comps = ["d" * 249] * 20
+    members = [("/".join(comps[:k]), None) for k in range(1, 21)]
+    members.append(("/".join(comps) + "/f", b"deep\n"))
+    data = tar(members, tarfile.PAX_FORMAT)
+elif kind == "eof-then-junk": data = body + b"\0" * 1024 + b"trailing bytes after the end"
+else: raise SystemExit("unknown kind " + kind)
+open(out, "wb").write(data)
+PY
+}
+
+# Issue 7 item 11: whatever load accepts, save gives back byte for byte (the diffIDs hold).
+@test "layer tars of odd shapes load and save back byte for byte" {
+  local kind
+  for kind in one-eof-block no-eof-block zero-bytes long-path eof-then-junk; do
+    layer_shape "$kind" "$W/$kind.tar"
+    docker_archive "$W/$kind-image.tar" "shape:$kind" "$W/$kind.tar"
+    run shale load -i "$W/$kind-image.tar"
+    [ "$status" -eq 0 ] || { echo "load $kind: $output"; false; }
+    run shale save -o "$W/$kind-saved.tar" "shape:$kind"
+    [ "$status" -eq 0 ] || { echo "save $kind: $output"; false; }
+    local entry
+    entry=$(tar -xOf "$W/$kind-saved.tar" manifest.json | jq -r '.[0].Layers[0]')
+    [ "$(tar -xOf "$W/$kind-saved.tar" "$entry" | sha256sum | cut -d' ' -f1)" = "$(sha "$W/$kind.tar")" ] ||
+      { echo "$kind: saved layer differs"; false; }
+  done
+}
