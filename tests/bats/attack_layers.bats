@@ -10,7 +10,10 @@ setup() {
   W="$BATS_TEST_TMPDIR/w"
   mkdir -p "$W"
 }
-teardown() { common_teardown; }
+teardown() {
+  remove_test_cgroups
+  common_teardown
+}
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 
@@ -108,4 +111,75 @@ PY
     [ "$(tar -xOf "$W/$kind-saved.tar" "$entry" | sha256sum | cut -d' ' -f1)" = "$(sha "$W/$kind.tar")" ] ||
       { echo "$kind: saved layer differs"; false; }
   done
+}
+
+# memcg_run LIMIT_BYTES CMD...: runs CMD in a new memory cgroup below ours (v2 or v1) limited
+# to LIMIT_BYTES, so going over it gets CMD OOM-killed; prints its peak usage to fd 3.
+memcg_run() {
+  local limit="$1"
+  shift
+  local cg
+  if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+    cg="/sys/fs/cgroup$(awk -F: '$1 == "0" { print $3 }' /proc/self/cgroup)/shale-bats-$$-$RANDOM"
+    mkdir "$cg"
+    echo "$limit" >"$cg/memory.max"
+    echo 0 >"$cg/memory.swap.max" 2>/dev/null || true
+  else
+    cg="/sys/fs/cgroup/memory$(awk -F: '$2 == "memory" { print $3 }' /proc/self/cgroup)/shale-bats-$$-$RANDOM"
+    mkdir "$cg"
+    echo "$limit" >"$cg/memory.limit_in_bytes"
+  fi
+  echo "$cg" >>"$BATS_TEST_TMPDIR/cgroups"
+  local rc=0
+  (echo "$BASHPID" >"$cg/cgroup.procs" && exec "$@") || rc=$?
+  cat "$cg/memory.peak" "$cg/memory.max_usage_in_bytes" 2>/dev/null >&3 || true
+  rmdir "$cg" 2>/dev/null || true
+  return "$rc"
+}
+
+remove_test_cgroups() {
+  [ -f "$BATS_TEST_TMPDIR/cgroups" ] || return 0
+  local cg
+  while read -r cg; do
+    [ -d "$cg" ] || continue
+    while read -r p; do kill -9 "$p" 2>/dev/null || true; done <"$cg/cgroup.procs"
+    rmdir "$cg" 2>/dev/null || true
+  done <"$BATS_TEST_TMPDIR/cgroups"
+}
+
+# Issue 7 item 8: load held every entry of 1 MiB or less in memory, referenced or not (a
+# 2.1 MB .tar.gz of 2000 x 1 MiB zeros took 2.06 GB). 600 such entries (600 MiB) under a
+# 200 MiB memory limit: the old code is killed, a constant budget is not.
+@test "load of an archive padded with many small unreferenced entries stays within a memory limit" {
+  layer_shape one-eof-block "$W/layer.tar"
+  local d="$W/bomb"
+  mkdir -p "$d"
+  docker_archive "$W/base.tar" "bomb:1" "$W/layer.tar"
+  # Entries of 1 MiB of zeros, before and after the real ones (manifest.json last).
+  python3 - "$W/base.tar" "$W/bomb.tar.gz" <<'PY'
+import gzip, io, sys, tarfile
+base, out = sys.argv[1], sys.argv[2]
+zeros = bytes(1 << 20)
+with gzip.open(out, "wb", compresslevel=1) as gz, tarfile.open(fileobj=gz, mode="w|") as t:
+    def pad(prefix, n):
+        for i in range(n):
+            info = tarfile.TarInfo("%s/%04d" % (prefix, i)); info.size = len(zeros)
+            t.addfile(info, io.BytesIO(zeros))
+    pad("before", 300)
+    with tarfile.open(base) as b:
+        for m in b.getmembers():
+            t.addfile(m, b.extractfile(m) if m.isfile() else None)
+    pad("after", 300)
+PY
+  [ "$(stat -c %s "$W/bomb.tar.gz")" -lt $((4 << 20)) ]
+  run memcg_run $((200 << 20)) "$SHALE_BIN" load -i "$W/bomb.tar.gz" 3>"$W/peak"
+  echo "$output; peak $(cat "$W/peak")"
+  [ "$status" -eq 0 ]
+  shale inspect bomb:1 >/dev/null
+  # From a pipe as well (entries past the budget are spooled to the store's tmp/, not kept).
+  shale rmi bomb:1 >/dev/null
+  run memcg_run $((200 << 20)) sh -c "cat '$W/bomb.tar.gz' | '$SHALE_BIN' load" 3>"$W/peak"
+  echo "$output; peak $(cat "$W/peak")"
+  [ "$status" -eq 0 ]
+  shale inspect bomb:1 >/dev/null
 }
