@@ -42,6 +42,22 @@ sha() { sha256sum "$1" | cut -d' ' -f1; }
   shale rm -f racer >/dev/null
 }
 
+# Issue 7 item 5's trigger: export while the container renames and relinks files. Entries
+# that vanish mid-walk are left out; the export ends with a whole, readable tar.
+@test "export of a container renaming files in a loop gives a whole tar" {
+  import_busybox
+  shale run -d --name mover busybox sh -c \
+    'mkdir -p /m; i=0; while :; do i=$((i+1)); echo $i > /m/a$((i % 50)); mv /m/a$((i % 50)) /m/b$((i % 50)); ln -sf b$((i % 50)) /m/c$((i % 50)); rm -f /m/b$(((i + 25) % 50)); done' >/dev/null
+  local n
+  for n in 1 2 3 4 5 6 7 8; do
+    run shale export -o "$W/e$n.tar" mover
+    [ "$status" -eq 0 ] || { echo "export $n: $output"; false; }
+    tar -tf "$W/e$n.tar" >/dev/null
+    tar -tf "$W/e$n.tar" | grep -qx 'bin/busybox'
+  done
+  shale rm -f mover >/dev/null
+}
+
 # docker_archive OUT TAG LAYER_TAR...: a docker-save archive of the given layer tars.
 docker_archive() {
   local out="$1" tag="$2"
