@@ -119,7 +119,13 @@ Result<void> Txn::NoteImage(const Digest& id) {
   return Ok();
 }
 
-void Txn::Commit() { done_ = true; }
+void Txn::Commit() {
+  done_ = true;
+  // Recovery of a txn dir that outlived its process must not undo work that was committed
+  // (an untagged image that was just loaded, say): say so in the journal first.
+  if (journal_)
+    if (auto r = Journal("committed"); !r) LogWarn("txn " + dir_ + ": " + r.error().message());
+}
 
 void Txn::Rollback() {
   done_ = true;
@@ -159,6 +165,26 @@ void StoreImpl::Recover() {
   if (auto r = driver_->RemoveStaging(); !r) LogWarn(r.error().message());
   auto names = ListDir(tmp_dir());
   if (!names) return;
+  // Images an unfinished txn wrote go first, so that their layers count as unused below.
+  // Only untagged ones no container uses: a tag may already have been moved onto one, and
+  // the tag it replaced cannot be given back.
+  for (const auto& n : *names) {
+    if (!StartsWith(n, "txn-")) continue;
+    auto journal = ReadFile(tmp_dir() + "/" + n + "/journal");
+    if (!journal) continue;
+    std::vector<std::string> lines = Split(*journal, '\n');
+    if (std::find(lines.begin(), lines.end(), "committed") != lines.end()) continue;
+    std::set<std::string> used;
+    if (auto ms = layers_.ListMounts(); ms)
+      for (const auto& m : *ms) used.insert(m.image.hex());
+    for (const auto& l : lines) {
+      if (!StartsWith(l, "image ")) continue;
+      auto id = Digest::Parse(l.substr(6));
+      if (!id || !imagedb_.Has(*id) || used.count(id->hex())) continue;
+      auto tags = TagsOf(*id);
+      if (tags && tags->empty()) (void)imagedb_.Delete(*id);
+    }
+  }
   // What the store references now: journaled objects still referenced are kept.
   std::set<std::string> image_chains;
   if (auto ids = imagedb_.List(); ids)
@@ -182,7 +208,12 @@ void StoreImpl::Recover() {
     }
     std::string dir = tmp_dir() + "/" + n;
     auto journal = ReadFile(dir + "/journal");
+    bool committed = false;
     if (journal) {
+      auto all = Split(*journal, '\n');
+      committed = std::find(all.begin(), all.end(), "committed") != all.end();
+    }
+    if (journal && !committed) {
       std::vector<std::string> lines = Split(*journal, '\n');
       std::reverse(lines.begin(), lines.end());
       std::set<std::string> cache_in_use, blobs_in_use;

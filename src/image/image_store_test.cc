@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include "store/image_db.h"
 #include "util/fs.h"
 #include "util/strings.h"
 
@@ -143,6 +144,40 @@ TEST_F(ImageStoreTest, LoadComputesDockerChainIds) {
   ASSERT_TRUE(again);
   EXPECT_EQ(ListDir(tmp_.path() + "/root/image/overlay2/layerdb/sha256")->size(), 2u);
   EXPECT_EQ(ListDir(tmp_.path() + "/root/overlay2")->size(), 3u);  // l/ + 2 layers
+}
+
+// A command killed after it wrote an image config but before its txn committed: the next
+// open removes that image (untagged, unused), and keeps what a committed txn wrote.
+TEST_F(ImageStoreTest, RecoveryRemovesTheUntaggedImageOfAnUnfinishedTxnOnly) {
+  std::string l1 = Tar({{"etc/one", "1\n"}});
+  ASSERT_TRUE(LoadBytes(DockerArchive({l1}, "keep:1")));
+  auto kept = store_->Resolve("keep:1");
+  ASSERT_TRUE(kept);
+  auto db = store::ImageDb::Open(tmp_.path() + "/root/image/overlay2/imagedb");
+  ASSERT_TRUE(db);
+  for (bool committed : {false, true}) {
+    nlohmann::json cfg = kept->config;
+    cfg["comment"] = committed ? "committed" : "interrupted";
+    auto orphan = db->Put(cfg.dump());
+    ASSERT_TRUE(orphan);
+    std::string txn = tmp_.path() + "/root/tmp/txn-dead" + (committed ? "2" : "1");
+    ASSERT_TRUE(MakeDirsAbs(txn, 0700));
+    ASSERT_TRUE(WriteFileAtomic(txn + "/journal", "image " + orphan->str() + "\n" +
+                                                      (committed ? "committed\n" : "")));
+    store_.reset();
+    auto s = ImageStore::Open(tmp_.path() + "/root");
+    ASSERT_TRUE(s) << s.error().message();
+    store_ = std::move(*s);
+    EXPECT_EQ(db->Has(*orphan), committed) << (committed ? "committed image removed"
+                                                         : "interrupted image kept");
+    EXPECT_FALSE(PathExists(txn));
+    auto still = store_->Resolve("keep:1");
+    ASSERT_TRUE(still);
+    auto merged = store_->MountImage(*still);
+    ASSERT_TRUE(merged) << merged.error().message();
+    EXPECT_EQ(*ReadFile(*merged + "/etc/one"), "1\n");
+    ASSERT_TRUE(store_->UnmountImage(*still));
+  }
 }
 
 TEST_F(ImageStoreTest, CorruptArchiveIsRolledBackCompletely) {
