@@ -39,8 +39,10 @@ run_gtest() {
   total=$(grep -oE '^\[==========\] [0-9]+ tests? from .* ran' "$log" | grep -oE '[0-9]+' | head -1)
   p=$(grep -E '^\[  PASSED  \] [0-9]+ test' "$log" | grep -oE '[0-9]+' | head -1)
   f=$(grep -E '^\[  FAILED  \] [0-9]+ tests?, listed below' "$log" | grep -oE '[0-9]+' | head -1)
-  s=$(grep -E '^\[  SKIPPED \] [0-9]+ tests?, listed below' "$log" | grep -oE '[0-9]+' | head -1)
+  s=$(grep -E '^\[  SKIPPED \] [0-9]+ tests?[.,]' "$log" | grep -oE '[0-9]+' | head -1)
   p=${p:-0}; f=${f:-0}; s=${s:-0}
+  # --gtest_brief leaves out the "N tests, listed below" lines: the rest of the total failed.
+  if [ -n "${total:-}" ] && [ "$((total - p - s))" -gt "$f" ]; then f=$((total - p - s)); fi
   if [ -z "${total:-}" ] || { [ "$rc" != 0 ] && [ "$f" = 0 ]; }; then
     f=$((f + 1))  # crashed (or a sanitizer aborted it) before its summary
     tail -n 40 "$log"

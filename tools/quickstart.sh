@@ -51,7 +51,8 @@ case "$what" in
     # The CI job: a second tree under ASan/UBSan runs the unit tests and the export, commit,
     # load and run suites again (tests/run.sh); every skip is a failure here, since this
     # script installed every dependency.
-    build_tree build-asan -DSHALE_SANITIZE=ON
+    # -O1: half the compile time of -O2 under the sanitizers, and clearer reports.
+    build_tree build-asan -DSHALE_SANITIZE=ON -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g"
     SHALE_CI=1 exec tests/run.sh build build-asan ;;
   *) echo "usage: tools/quickstart.sh demo|test" >&2; exit 2 ;;
 esac
