@@ -83,8 +83,11 @@ class Manager {
 
   // Creates the container (init + rw layers, files) and returns its id. Takes the store lock.
   Result<std::string> Create(const CreateOptions& opts);
-  // Starts `id` and supervises it in this process with stdio passed through (a pty with -t);
-  // returns its exit status (125/126/127 for start failures, as docker).
+  // Starts `id` under a monitor child with stdio passed through (a pty with -t) and returns
+  // its exit status (125/126/127 for start failures, as docker). The monitor, not this
+  // process, owns the container: if the caller dies (even SIGKILL) it keeps running, its
+  // output goes to the log only, and the monitor records its exit (and removes it with --rm).
+  // Signals sent to the caller are forwarded to the container.
   int RunAttached(const std::string& id);
   // Starts `id` under a detached monitor; returns once it runs (or with its start error).
   Result<void> StartDetached(const std::string& id);
@@ -125,7 +128,12 @@ class Manager {
   Result<void> Destroy(const std::string& id);
   // After the container's init exited: records the exit, unmounts (or destroys with --rm).
   void Finish(const Record& r, int status, bool oom);
-  int Supervise(const Record& r, const oci::RuntimeSpec& spec, bool attached, int report_fd);
+  // RunAttached's fork: the monitor as our child, its exit status returned.
+  int SuperviseFromChild(const Record& r, const oci::RuntimeSpec& spec);
+  // `client_fd`: when attached, the read end of a pipe whose writer is the attached caller;
+  // its EOF means the caller is gone, so output stops being echoed.
+  int Supervise(const Record& r, const oci::RuntimeSpec& spec, bool attached, int report_fd,
+                int client_fd = -1);
   Result<void> WaitNotRunning(const std::string& id, int64_t timeout_ms, bool* timed_out);
 
   std::string root_;

@@ -80,9 +80,11 @@ class RawTerminal {
     fd_ = fd;
     return true;
   }
-  ~RawTerminal() {
+  void Restore() {
     if (fd_ >= 0) tcsetattr(fd_, TCSANOW, &saved_);
+    fd_ = -1;
   }
+  ~RawTerminal() { Restore(); }
 
  private:
   int fd_ = -1;
@@ -100,35 +102,62 @@ struct Io {
   int in = -1;                 // our stdin, copied to the master (-it)
   bool echo = false;           // copy output to our stdout/stderr
   JsonLog* log = nullptr;
+  // Attached run: EOF here means the client that started us is gone. Then output goes to
+  // the log only, its stdin is no longer read and its terminal is restored.
+  int client = -1;
+  RawTerminal* raw = nullptr;
 };
+
+// Signals an attached client and its monitor forward to the container (docker's sig-proxy).
+constexpr int kForwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+
+sigset_t ForwardedSet() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : kForwarded) sigaddset(&set, s);
+  return set;
+}
+
+// The client is gone: stop writing to its stdout/stderr (a closed pipe or a terminal that
+// is no longer ours) and let go of them, so a reader of its pipe sees EOF now, not when the
+// container exits.
+void DetachFromClient(Io& io) {
+  io.echo = false;
+  io.in = -1;
+  if (io.raw) io.raw->Restore();
+  UniqueFd null(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  if (null)
+    for (int fd : {0, 1, 2}) dup2(null.get(), fd);
+}
 
 // Pumps output until `pidfd` reports the process exited, then drains what is left; forwards
 // SIGINT/SIGTERM/SIGHUP/SIGQUIT/SIGUSR1/SIGUSR2 to `pid` and SIGWINCH as the pty size.
 void Pump(Io& io, int pidfd, pid_t pid) {
-  sigset_t set, old;
-  sigemptyset(&set);
-  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH}) sigaddset(&set, s);
+  sigset_t set = ForwardedSet(), old;
   sigprocmask(SIG_BLOCK, &set, &old);
   UniqueFd sfd(signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
   char buf[65536];
   auto emit = [&](int fd, int stream) -> bool {  // false at EOF/error
     ssize_t n = read(fd, buf, sizeof(buf));
     if (n <= 0) return n < 0 && errno == EAGAIN;
-    if (io.echo) (void)WriteAll(stream == 0 ? 1 : 2, std::string_view(buf, n), "stdout");
+    // EPIPE (SIGPIPE is ignored) or any error on the client's side stops the echo, never the
+    // container: the log still gets everything.
+    if (io.echo && !WriteAll(stream == 0 ? 1 : 2, std::string_view(buf, n), "stdout"))
+      io.echo = false;
     if (io.log) io.log->Write(stream, std::string_view(buf, n));
     return true;
   };
   int outs[3] = {io.out_r, io.err_r, io.master};
   int streams[3] = {0, 1, 0};
-  int in = io.in;
   bool exited = false;
   while (!exited) {
-    struct pollfd p[6];
-    int idx[6];
+    struct pollfd p[7];
+    int idx[7];
     int n = 0;
     p[n] = {pidfd, POLLIN, 0}, idx[n++] = -1;
     if (sfd) p[n] = {sfd.get(), POLLIN, 0}, idx[n++] = -2;
-    if (in >= 0) p[n] = {in, POLLIN, 0}, idx[n++] = -3;
+    if (io.in >= 0) p[n] = {io.in, POLLIN, 0}, idx[n++] = -3;
+    if (io.client >= 0) p[n] = {io.client, POLLIN, 0}, idx[n++] = -4;
     for (int i = 0; i < 3; ++i)
       if (outs[i] >= 0) p[n] = {outs[i], POLLIN, 0}, idx[n++] = i;
     if (poll(p, n, -1) < 0) {
@@ -149,12 +178,16 @@ void Pump(Io& io, int pidfd, pid_t pid) {
           }
         }
       } else if (idx[k] == -3) {
-        ssize_t r = read(in, buf, sizeof(buf));
+        if (io.in < 0) continue;  // the client left in this round
+        ssize_t r = read(io.in, buf, sizeof(buf));
         if (r <= 0) {
-          in = -1;
+          io.in = -1;
         } else {
           (void)WriteAll(io.master, std::string_view(buf, r), "pty");
         }
+      } else if (idx[k] == -4) {
+        io.client = -1;  // only EOF comes: the client holds the write end and never writes
+        DetachFromClient(io);
       } else {
         int i = idx[k];
         if (!emit(outs[i], streams[i])) outs[i] = -1;
@@ -207,7 +240,7 @@ void Manager::Finish(const Record& r, int status, bool oom) {
 }
 
 int Manager::Supervise(const Record& r, const oci::RuntimeSpec& spec, bool attached,
-                       int report_fd) {
+                       int report_fd, int client_fd) {
   signal(SIGPIPE, SIG_IGN);
   std::string dir = ContainerDir(r.id);
   std::string log_path = dir + "/" + r.id + "-json.log";
@@ -275,7 +308,9 @@ int Manager::Supervise(const Record& r, const oci::RuntimeSpec& spec, bool attac
   Io io;
   io.log = &log;
   io.echo = attached;
+  io.client = client_fd;
   RawTerminal raw;
+  io.raw = &raw;
   if (spec.process.terminal) {
     io.master = started->pty_master.get();
     if (attached) {
@@ -324,7 +359,64 @@ int Manager::RunAttached(const std::string& id) {
     LogError(spec.error().message());
     return 125;
   }
-  return Supervise(*r, *spec, true, -1);
+  return SuperviseFromChild(*r, *spec);
+}
+
+// Docker's client is not the container's parent, the daemon is: killing `docker run` leaves
+// the container running and `--rm` still removes it. Here the monitor is a child in its own
+// session (so the terminal's ^C and hang-up reach the client only, which forwards them)
+// that outlives us. It inherits our stdio and echoes output to it while we live; a pipe whose
+// write end only we hold tells it when we are gone.
+int Manager::SuperviseFromChild(const Record& r, const oci::RuntimeSpec& spec) {
+  auto fail = [&](Error e) {
+    LogError(std::move(e).Wrap("start " + r.id).message());
+    if (r.host.auto_remove) {
+      auto lock = images_->Lock(FileLock::Mode::kExclusive);
+      (void)Destroy(r.id);
+    } else {
+      (void)images_->driver().Unmount(r.id);
+    }
+    return 125;
+  };
+  int life[2];
+  if (pipe2(life, O_CLOEXEC) != 0) return fail(Error::FromErrno(errno, "pipe"));
+  UniqueFd life_r(life[0]), life_w(life[1]);
+  // Blocked before fork: a signal forwarded to the monitor before its Pump runs stays
+  // pending (it would kill it otherwise); the container's init unblocks all in its child.
+  sigset_t fwd = ForwardedSet(), old;
+  sigprocmask(SIG_BLOCK, &fwd, &old);
+  fflush(stdout);
+  fflush(stderr);
+  pid_t m = fork();
+  if (m < 0) {
+    int err = errno;
+    sigprocmask(SIG_SETMASK, &old, nullptr);
+    return fail(Error::FromErrno(err, "fork the monitor"));
+  }
+  if (m == 0) {
+    life_w.reset();
+    setsid();
+    int status = Supervise(r, spec, true, -1, life_r.get());
+    _exit(status);
+  }
+  life_r.reset();
+  UniqueFd sfd(signalfd(-1, &fwd, SFD_CLOEXEC | SFD_NONBLOCK));
+  UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, m, 0)));
+  for (;;) {
+    struct pollfd p[2] = {{pidfd.get(), POLLIN, 0}, {sfd.get(), POLLIN, 0}};
+    if (!pidfd || !sfd) break;  // cannot forward: just wait
+    if (poll(p, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (p[0].revents) break;
+    struct signalfd_siginfo si;
+    while (read(sfd.get(), &si, sizeof(si)) == sizeof(si))
+      ::kill(m, static_cast<int>(si.ssi_signo));  // the monitor passes them on (SIGWINCH: size)
+  }
+  int status = runtime::Wait(m).value_or(125);
+  sigprocmask(SIG_SETMASK, &old, nullptr);
+  return status;
 }
 
 Result<void> Manager::StartDetached(const std::string& id) {

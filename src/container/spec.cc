@@ -445,7 +445,7 @@ Result<oci::RuntimeSpec> BuildSpec(const std::string& id, const ContainerConfig&
   }
   // Docker's defaults: the default seccomp profile and device allow-list, both lifted by
   // --privileged; seccomp alone by --security-opt seccomp=unconfined.
-  if (!h.privileged && !h.seccomp_unconfined) s.linux.seccomp = oci::DefaultSeccomp();
+  if (!h.privileged && !h.seccomp_unconfined) s.linux.seccomp = oci::DefaultSeccomp(caps);
   s.linux.resources.devices =
       h.privileged ? oci::PrivilegedDeviceRules() : oci::DefaultDeviceRules();
   s.annotations["org.shale.container.id"] = id;

@@ -1,8 +1,5 @@
 #include "oci/runtime_spec.h"
 
-#include <errno.h>
-#include <sched.h>
-
 namespace shale::oci {
 namespace {
 
@@ -355,94 +352,6 @@ std::vector<DeviceRule> PrivilegedDeviceRules() {
   return {{true, "a", std::nullopt, std::nullopt, "rwm"}};
 }
 
-Seccomp DefaultSeccomp() {
-  // Derived from moby's default profile (profiles/seccomp) for a container holding Docker's
-  // default capabilities: its allowlist, inverted. What is listed here is refused; all else
-  // is allowed. A default-allow filter compiles in a fraction of the time of the 350-entry
-  // allowlist (0.4 ms instead of 9 ms for three architectures), which matters on every run.
-  Seccomp s;
-  s.default_action = "SCMP_ACT_ALLOW";
-#if defined(__x86_64__)
-  // Docker lists SCMP_ARCH_X32 as well. Left out: it nearly doubles libseccomp's compile
-  // time (0.47 vs 0.27 ms), Debian and most distributions build kernels without the x32
-  // ABI, and without it in the filter an x32 syscall is killed, not let through.
-  s.architectures = {"SCMP_ARCH_X86_64", "SCMP_ARCH_X86"};
-#elif defined(__aarch64__)
-  s.architectures = {"SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"};
-#endif
-  SeccompSyscall denied;
-  denied.action = "SCMP_ACT_ERRNO";
-  denied.errno_ret = EPERM;
-  denied.names = {
-      // Allowed by Docker only with CAP_SYS_ADMIN: mounts, namespaces, bpf, perf, ...
-      "bpf", "fanotify_init", "fsconfig", "fsmount", "fsopen", "fspick", "lookup_dcookie",
-      "lsm_get_self_attr", "lsm_list_modules", "lsm_set_self_attr", "mount", "mount_setattr",
-      "move_mount", "open_tree", "perf_event_open", "quotactl", "quotactl_fd", "setdomainname",
-      "sethostname", "setns", "syslog", "umount", "umount2", "unshare", "pivot_root",
-      // Only with CAP_SYS_BOOT, CAP_SYS_MODULE, CAP_SYS_PACCT, CAP_SYS_PTRACE, CAP_SYS_RAWIO,
-      // CAP_SYS_TIME, CAP_SYS_TTY_CONFIG, CAP_SYS_NICE, CAP_DAC_READ_SEARCH.
-      "reboot", "kexec_load", "kexec_file_load", "init_module", "finit_module",
-      "delete_module", "create_module", "get_kernel_syms", "query_module", "acct", "kcmp",
-      "pidfd_getfd", "process_madvise", "iopl", "ioperm", "settimeofday", "stime",
-      "clock_settime", "clock_settime64", "vhangup", "get_mempolicy", "set_mempolicy",
-      "set_mempolicy_home_node", "mbind", "move_pages", "open_by_handle_at",
-      // Never in Docker's list: keyrings (not namespaced), swap, obsolete or unsafe calls.
-      "add_key", "keyctl", "request_key", "swapon", "swapoff", "sysfs", "_sysctl", "uselib",
-      "userfaultfd", "ustat", "vm86", "vm86old", "nfsservctl", "io_uring_setup",
-      "io_uring_enter", "io_uring_register", "afs_syscall", "tuxcall", "security",
-      "vserver", "getpmsg", "putpmsg"};
-  s.syscalls.push_back(std::move(denied));
-
-  // clone with a namespace flag: EPERM (one rule per flag: a rule's conditions all hold, so
-  // "any of" takes several). The flags are in the first argument, except on s390.
-  constexpr uint64_t kNsFlags[] = {CLONE_NEWNS,  CLONE_NEWUTS, CLONE_NEWIPC,   CLONE_NEWUSER,
-                                   CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWCGROUP};
-  for (uint64_t f : kNsFlags) {
-    SeccompSyscall c;
-    c.names = {"clone"};
-    c.action = "SCMP_ACT_ERRNO";
-    c.errno_ret = EPERM;
-    c.args = {{0, f, f, "SCMP_CMP_MASKED_EQ"}};
-    s.syscalls.push_back(std::move(c));
-  }
-  // clone3 passes its flags in memory seccomp cannot read: ENOSYS, so libc uses clone.
-  s.syscalls.push_back({{"clone3"}, "SCMP_ACT_ERRNO", ENOSYS, {}});
-
-  // personality: Docker allows PER_LINUX, PER_LINUX32, UNAME26 and the 0xffffffff query.
-  // A default-allow filter cannot say "none of these values" (libseccomp takes one
-  // comparison per argument and rule), so it refuses the flags that weaken the process
-  // instead; a side effect is that the query (all bits set) is refused too.
-  constexpr uint64_t kPersonaFlags[] = {
-      0x0040000,  // ADDR_NO_RANDOMIZE
-      0x0080000,  // FDPIC_FUNCPTRS
-      0x0100000,  // MMAP_PAGE_ZERO
-      0x0200000,  // ADDR_COMPAT_LAYOUT
-      0x0400000,  // READ_IMPLIES_EXEC
-      0x0800000,  // ADDR_LIMIT_32BIT
-      0x1000000,  // SHORT_INODE
-      0x2000000,  // WHOLE_SECONDS
-      0x4000000,  // STICKY_TIMEOUTS
-      0x8000000,  // ADDR_LIMIT_3GB
-  };
-  for (uint64_t f : kPersonaFlags) {
-    SeccompSyscall p;
-    p.names = {"personality"};
-    p.action = "SCMP_ACT_ERRNO";
-    p.errno_ret = EPERM;
-    p.args = {{0, f, f, "SCMP_CMP_MASKED_EQ"}};
-    s.syscalls.push_back(std::move(p));
-  }
-  // socket: AF_ALG (kernel crypto API) and AF_VSOCK (host/guest channel, not namespaced by
-  // default) are refused, as in current moby.
-  for (uint64_t af : {38ull /*AF_ALG*/, 40ull /*AF_VSOCK*/}) {
-    SeccompSyscall so;
-    so.names = {"socket"};
-    so.action = "SCMP_ACT_ERRNO";
-    so.errno_ret = EPERM;
-    so.args = {{0, af, 0, "SCMP_CMP_EQ"}};
-    s.syscalls.push_back(std::move(so));
-  }
-  return s;
-}
+// DefaultSeccomp is in seccomp_profile.cc.
 
 }  // namespace shale::oci

@@ -147,11 +147,15 @@ std::vector<DeviceRule> DefaultDeviceRules();
 // --privileged: one rule allowing every access to every device.
 std::vector<DeviceRule> PrivilegedDeviceRules();
 
-// Docker's default seccomp profile in spirit, for an unprivileged container: everything is
-// allowed except what Docker's profile leaves out (module loading, kexec, mount and
-// namespace syscalls, bpf, ptrace, keyrings, clock setting, reboot, ...), which fail with
-// EPERM; clone with a namespace flag fails with EPERM, clone3 with ENOSYS (libc then falls
-// back to clone), personality only with the values Docker allows.
-Seccomp DefaultSeccomp();
+// Docker's default seccomp profile in spirit, for a container holding the capabilities
+// `caps` (names as in process.capabilities, "CAP_SYS_ADMIN"): everything is allowed except
+// what Docker's profile leaves out (module loading, kexec, mount and namespace syscalls, bpf,
+// keyrings, clock setting, reboot, ...), which fail with EPERM; clone with a namespace flag
+// fails with EPERM, clone3 with ENOSYS (libc then falls back to clone), personality only with
+// the values Docker allows. As Docker's `includes.caps` rules do, a capability in `caps` lifts
+// the refusal of the syscalls it governs: CAP_SYS_ADMIN mount, umount2, unshare, setns, clone
+// with namespace flags, clone3, ...; CAP_SYS_PTRACE kcmp, pidfd_getfd, process_madvise;
+// CAP_SYS_CHROOT chroot (refused without it); and so on (seccomp_profile.cc has the table).
+Seccomp DefaultSeccomp(const std::vector<std::string>& caps);
 
 }  // namespace shale::oci

@@ -86,7 +86,7 @@ TEST(RuntimeSpecTest, Defaults) {
 TEST(RuntimeSpecTest, DevicesAndSeccompRoundTrip) {
   RuntimeSpec s = Sample();
   s.linux.resources.devices = DefaultDeviceRules();
-  s.linux.seccomp = DefaultSeccomp();
+  s.linux.seccomp = DefaultSeccomp(DefaultCapabilities());
   s.linux.seccomp->flags = {"SECCOMP_FILTER_FLAG_LOG"};
   s.linux.seccomp->default_errno_ret = 38;
   nlohmann::json j = ToJson(s);
@@ -155,7 +155,7 @@ TEST(RuntimeSpecTest, DefaultSecurityProfiles) {
   ASSERT_EQ(PrivilegedDeviceRules().size(), 1u);
   EXPECT_TRUE(PrivilegedDeviceRules()[0].allow);
 
-  Seccomp s = DefaultSeccomp();
+  Seccomp s = DefaultSeccomp(DefaultCapabilities());
   EXPECT_EQ(s.default_action, "SCMP_ACT_ALLOW");
   auto refused = [&](const std::string& name) {
     for (const SeccompSyscall& c : s.syscalls)
@@ -172,6 +172,64 @@ TEST(RuntimeSpecTest, DefaultSecurityProfiles) {
   for (const SeccompSyscall& c : s.syscalls)
     if (c.names == std::vector<std::string>{"clone3"}) clone3_enosys = (c.errno_ret == 38);
   EXPECT_TRUE(clone3_enosys);
+}
+
+// Docker's includes.caps rules: each added capability lifts the refusal of its syscalls, and
+// only those; the default set keeps them refused.
+TEST(RuntimeSpecTest, DefaultSeccompFollowsTheCapabilities) {
+  auto refused = [](const Seccomp& s, const std::string& name) {
+    for (const SeccompSyscall& c : s.syscalls)
+      for (const std::string& n : c.names)
+        if (n == name && c.action == "SCMP_ACT_ERRNO") return true;
+    return false;
+  };
+  std::vector<std::string> caps = DefaultCapabilities();
+  Seccomp def = DefaultSeccomp(caps);
+  caps.push_back("CAP_SYS_ADMIN");
+  Seccomp admin = DefaultSeccomp(caps);
+  for (const char* n : {"mount", "umount2", "unshare", "setns", "clone", "clone3", "fsopen",
+                        "move_mount", "sethostname", "syslog", "bpf", "perf_event_open"}) {
+    EXPECT_TRUE(refused(def, n)) << n;
+    EXPECT_FALSE(refused(admin, n)) << n;
+  }
+  for (const char* n : {"pivot_root", "kexec_load", "keyctl", "reboot", "init_module", "kcmp"})
+    EXPECT_TRUE(refused(admin, n)) << n;  // not CAP_SYS_ADMIN's
+
+  struct Case {
+    const char* cap;
+    std::vector<const char*> unlocks;
+  };
+  const Case cases[] = {
+      {"SYS_PTRACE", {"kcmp", "pidfd_getfd", "process_madvise"}},
+      {"sys_module", {"init_module", "finit_module", "delete_module"}},
+      {"CAP_SYS_BOOT", {"reboot"}},
+      {"CAP_SYS_TIME", {"settimeofday", "clock_settime"}},
+      {"CAP_SYS_NICE", {"mbind", "set_mempolicy", "get_mempolicy"}},
+      {"CAP_SYS_RAWIO", {"iopl", "ioperm"}},
+      {"CAP_SYS_PACCT", {"acct"}},
+      {"CAP_SYS_TTY_CONFIG", {"vhangup"}},
+      {"CAP_SYSLOG", {"syslog"}},
+      {"CAP_BPF", {"bpf"}},
+      {"CAP_PERFMON", {"perf_event_open"}},
+      {"CAP_DAC_READ_SEARCH", {"open_by_handle_at"}},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> with = DefaultCapabilities();
+    with.push_back(c.cap);
+    Seccomp s = DefaultSeccomp(with);
+    for (const char* n : c.unlocks) {
+      EXPECT_TRUE(refused(def, n)) << n;
+      EXPECT_FALSE(refused(s, n)) << c.cap << " " << n;
+    }
+    EXPECT_TRUE(refused(s, "mount")) << c.cap;  // nothing else is lifted
+    EXPECT_TRUE(refused(s, "unshare")) << c.cap;
+  }
+  // chroot is in the default set; dropping CAP_SYS_CHROOT refuses it, as Docker does.
+  EXPECT_FALSE(refused(def, "chroot"));
+  std::vector<std::string> no_chroot = DefaultCapabilities();
+  std::erase(no_chroot, "CAP_SYS_CHROOT");
+  EXPECT_TRUE(refused(DefaultSeccomp(no_chroot), "chroot"));
+  EXPECT_TRUE(refused(DefaultSeccomp({}), "chroot"));
 }
 
 }  // namespace

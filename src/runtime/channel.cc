@@ -27,7 +27,7 @@ Result<void> Channel::Send(Stage s, int err, std::string_view text) {
   w.stage = static_cast<uint8_t>(s);
   w.err = err;
   size_t n = std::min(text.size(), sizeof(w.text));
-  std::memcpy(w.text, text.data(), n);
+  if (n) std::memcpy(w.text, text.data(), n);  // an empty view's data() may be null (UB)
   size_t len = offsetof(Wire, text) + n;
   ssize_t r;
   do {

@@ -4,10 +4,12 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/close_range.h>
+#include <net/if.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include "runtime/linux_mount.h"
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -383,14 +385,45 @@ Result<void> LateSeccomp(const ProcessPlan& p) {
   return LoadSeccomp(p.seccomp);
 }
 
+// A new network namespace starts with `lo` down; docker (libnetwork) brings it up in every
+// one it makes, so 127.0.0.1 works even with --network none.
+Result<void> BringUpLoopback() {
+  UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!sock) return Error::FromErrno(errno, "socket for configuring lo");
+  struct ifreq ifr = {};
+  std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+  if (ioctl(sock.get(), SIOCGIFFLAGS, &ifr) != 0)
+    return Error::FromErrno(errno, "read the flags of lo in the container's network namespace");
+  ifr.ifr_flags |= IFF_UP;
+  if (ioctl(sock.get(), SIOCSIFFLAGS, &ifr) != 0)
+    return Error::FromErrno(errno, "bring up lo in the container's network namespace");
+  return Ok();
+}
+
+// Every signal back to its default and none blocked: a caller's SIG_IGN (the monitor ignores
+// SIGPIPE) or mask would otherwise survive execve into the container (runc resets them too).
+Result<void> ResetSignals() {
+  for (int s = 1; s < NSIG; ++s) {
+    if (s == SIGKILL || s == SIGSTOP) continue;
+    (void)::signal(s, SIG_DFL);  // EINVAL for the few numbers glibc reserves: nothing to do
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  if (sigprocmask(SIG_SETMASK, &none, nullptr) != 0)
+    return Error::FromErrno(errno, "unblock signals");
+  return Ok();
+}
+
 Result<void> InitSteps(const InitConfig& c, Channel& ch) {
   if (setsid() < 0) return Error::FromErrno(errno, "setsid");
+  TRY(ResetSignals());
   if (c.die_with_parent && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
     return Error::FromErrno(errno, "PR_SET_PDEATHSIG");
   for (const auto& [fd, type] : c.join_ns)
     if (setns(fd, type) != 0) return Error::FromErrno(errno, "setns");
   if (c.new_cgroupns && unshare(CLONE_NEWCGROUP) != 0)
     return Error::FromErrno(errno, "unshare the cgroup namespace");
+  if (c.new_net) TRY(BringUpLoopback());
   if (c.new_uts && !c.hostname.empty() &&
       sethostname(c.hostname.data(), c.hostname.size()) != 0)
     return Error::FromErrno(errno, "sethostname " + c.hostname);
@@ -433,6 +466,7 @@ Result<void> InitSteps(const InitConfig& c, Channel& ch) {
   auto go = ch.Expect(Stage::kStart);
   if (!go) _exit(126);
   if (setsid() < 0) Fail(ch, Error::FromErrno(errno, "setsid"));
+  if (auto r = ResetSignals(); !r) Fail(ch, r.error());
   for (const auto& [fd, type] : join_ns)
     if (setns(fd, type) != 0) Fail(ch, Error::FromErrno(errno, "setns into the container"));
   // Joining the mount namespace put our root at the container's: its /dev/ptmx is its own.

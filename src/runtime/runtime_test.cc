@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 
 #include "runtime/cgroup/cgroup_manager.h"
 #include "runtime/linux_mount.h"
@@ -36,7 +37,7 @@ class RuntimeTest : public ::testing::Test {
     ASSERT_TRUE(WriteFileAtomic(rootfs_ + "/bin/busybox", *bb, 0755));
     for (const char* l : {"sh", "cat", "hostname", "echo", "true", "sleep", "ls", "grep", "stty",
                           "seq", "head", "id", "tty", "mknod", "unshare", "mount", "ln",
-                          "tr", "wc", "rm"})
+                          "tr", "wc", "rm", "ping", "umount"})
       ASSERT_EQ(symlink("busybox", (rootfs_ + "/bin/" + l).c_str()), 0);
     cgroups_path_ = "shale-test/" + RandomHexId(16);
   }
@@ -388,7 +389,7 @@ TEST_F(RuntimeTest, DefaultSeccompRefusesMountAndUnshare) {
   EXPECT_NE(open_out.find("unshare=0\nmount=0\n"), std::string::npos) << open_out;
   EXPECT_NE(open_out.find("Seccomp:\t0"), std::string::npos) << open_out;
 
-  s.linux.seccomp = oci::DefaultSeccomp();
+  s.linux.seccomp = oci::DefaultSeccomp(oci::DefaultCapabilities());
   auto [code, out] = RunCapture(s);
   EXPECT_NE(out.find("unshare: unshare(0x40000000): Operation not permitted"), std::string::npos)
       << out;
@@ -398,6 +399,49 @@ TEST_F(RuntimeTest, DefaultSeccompRefusesMountAndUnshare) {
       << out;
   EXPECT_NE(out.find("Seccomp:\t2"), std::string::npos) << out;
   EXPECT_NE(out.find("forked\n"), std::string::npos) << out;  // plain fork (clone) still works
+}
+
+// With CAP_SYS_ADMIN the default profile lets mount and unshare through, as Docker's
+// includes.caps rules do; without it (above) they fail with EPERM.
+TEST_F(RuntimeTest, DefaultSeccompWithSysAdminAllowsMountAndUnshare) {
+  const char* script =
+      "unshare -n true; echo unshare=$?; mount -t tmpfs x /mnt; echo mount=$?; "
+      "umount /mnt; echo umount=$?; grep Seccomp: /proc/self/status";
+  oci::RuntimeSpec s = Spec({"sh", "-c", script});
+  s.process.capabilities = WithSysAdmin(s.process.capabilities);
+  s.linux.seccomp = oci::DefaultSeccomp(s.process.capabilities.effective);
+  auto [code, out] = RunCapture(s);
+  EXPECT_NE(out.find("unshare=0\nmount=0\numount=0\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("Seccomp:\t2"), std::string::npos) << out;
+}
+
+// A new network namespace gets `lo` up (docker's habit), so 127.0.0.1 answers.
+TEST_F(RuntimeTest, LoopbackIsUpInANewNetworkNamespace) {
+  oci::RuntimeSpec s =
+      Spec({"sh", "-c", "cat /sys/class/net/lo/flags; ping -c1 -W2 127.0.0.1 >/dev/null; "
+                        "echo ping=$?"});
+  auto [code, out] = RunCapture(s);
+  std::vector<std::string> lines = Split(out, '\n');
+  ASSERT_GE(lines.size(), 2u) << out;
+  unsigned long flags = std::strtoul(lines[0].c_str(), nullptr, 16);
+  EXPECT_TRUE(flags & 0x1) << "lo flags " << lines[0];  // IFF_UP
+  EXPECT_NE(out.find("ping=0\n"), std::string::npos) << out;
+}
+
+// Signals the caller ignores or blocks are not inherited by the container's process.
+TEST_F(RuntimeTest, SignalDispositionsAreReset) {
+  struct sigaction ign = {}, old_pipe = {};
+  ign.sa_handler = SIG_IGN;
+  ASSERT_EQ(sigaction(SIGPIPE, &ign, &old_pipe), 0);
+  sigset_t usr1, old_mask;
+  sigemptyset(&usr1);
+  sigaddset(&usr1, SIGUSR1);
+  ASSERT_EQ(sigprocmask(SIG_BLOCK, &usr1, &old_mask), 0);
+  auto [code, out] = RunCapture(Spec({"grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"}));
+  sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+  sigaction(SIGPIPE, &old_pipe, nullptr);
+  EXPECT_NE(out.find("SigBlk:\t0000000000000000\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("SigIgn:\t0000000000000000\n"), std::string::npos) << out;
 }
 
 TEST_F(RuntimeTest, SeccompAllowlistBehavesAsWritten) {
@@ -437,7 +481,7 @@ TEST_F(RuntimeTest, NoNewPrivileges) {
   auto [code0, out0] = RunCapture(s);
   EXPECT_EQ(out0, "NoNewPrivs:\t0\n");
   s.process.no_new_privileges = true;
-  s.linux.seccomp = oci::DefaultSeccomp();
+  s.linux.seccomp = oci::DefaultSeccomp(oci::DefaultCapabilities());
   auto [code, out] = RunCapture(s);
   EXPECT_EQ(out, "NoNewPrivs:\t1\n");
 }
@@ -447,7 +491,7 @@ TEST_F(RuntimeTest, ExecGetsFilterAndNoHostFds) {
   oci::RuntimeSpec s = Spec({"sleep", "100"});
   s.process.capabilities = WithSysAdmin(s.process.capabilities);
   s.process.no_new_privileges = true;
-  s.linux.seccomp = oci::DefaultSeccomp();
+  s.linux.seccomp = oci::DefaultSeccomp(oci::DefaultCapabilities());
   s.linux.resources.devices = oci::DefaultDeviceRules();
   auto init = runtime::Run(s, RunOptions{});
   ASSERT_TRUE(init) << init.error().message();
@@ -499,7 +543,7 @@ TEST_F(RuntimeTest, DISABLED_Bench200) { Bench200(Spec({"true"}), cgroups_path_,
 
 TEST_F(RuntimeTest, DISABLED_Bench200Hardened) {
   oci::RuntimeSpec s = Spec({"true"});
-  s.linux.seccomp = oci::DefaultSeccomp();
+  s.linux.seccomp = oci::DefaultSeccomp(oci::DefaultCapabilities());
   s.linux.resources.devices = oci::DefaultDeviceRules();
   Bench200(s, cgroups_path_, "seccomp + devices");
 }

@@ -17,7 +17,7 @@ namespace {
 
 TEST(SeccompTest, CompilesTheDefaultProfileOnce) {
   auto t0 = std::chrono::steady_clock::now();
-  auto p = CompileSeccomp(oci::DefaultSeccomp());
+  auto p = CompileSeccomp(oci::DefaultSeccomp(oci::DefaultCapabilities()));
   auto us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0);
   ASSERT_TRUE(p) << p.error().message();
   EXPECT_GT(p->insns.size(), 50u);
@@ -58,7 +58,7 @@ TEST(SeccompTest, UnknownNamesSkippedBadValuesRefused) {
 
 // Loads the default profile in a child and checks what it refuses, argument rules included.
 TEST(SeccompTest, DefaultProfileInAChild) {
-  auto prog = CompileSeccomp(oci::DefaultSeccomp());
+  auto prog = CompileSeccomp(oci::DefaultSeccomp(oci::DefaultCapabilities()));
   ASSERT_TRUE(prog) << prog.error().message();
   pid_t pid = fork();
   if (pid == 0) {

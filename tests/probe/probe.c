@@ -9,8 +9,12 @@
  *   write FILE TEXT  create FILE with TEXT
  *   exit N           exit with status N
  *   sleep SECS       sleep
+ *   loopback         listen on 127.0.0.1, connect to it, pass a byte; print "loopback ok"
  */
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +28,34 @@ static int cat(const char* path) {
   ssize_t n;
   while ((n = read(fd, buf, sizeof buf)) > 0) fwrite(buf, 1, n, stdout);
   close(fd);
+  return 0;
+}
+
+/* A TCP round trip over 127.0.0.1: fails (ENETUNREACH) while lo is down. */
+static int loopback(void) {
+  struct sockaddr_in a;
+  socklen_t len = sizeof a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int l = socket(AF_INET, SOCK_STREAM, 0);
+  if (l < 0 || bind(l, (struct sockaddr*)&a, sizeof a) != 0 || listen(l, 1) != 0 ||
+      getsockname(l, (struct sockaddr*)&a, &len) != 0) {
+    perror("listen on 127.0.0.1");
+    return 1;
+  }
+  int c = socket(AF_INET, SOCK_STREAM, 0);
+  if (c < 0 || connect(c, (struct sockaddr*)&a, sizeof a) != 0) {
+    perror("connect to 127.0.0.1");
+    return 1;
+  }
+  int s = accept(l, NULL, NULL);
+  char b = 0;
+  if (s < 0 || write(c, "x", 1) != 1 || read(s, &b, 1) != 1 || b != 'x') {
+    perror("round trip over 127.0.0.1");
+    return 1;
+  }
+  printf("loopback ok\n");
   return 0;
 }
 
@@ -69,6 +101,8 @@ int main(int argc, char** argv) {
     fclose(f);
   } else if (!strcmp(cmd, "exit") && argc > 2) {
     return atoi(argv[2]);
+  } else if (!strcmp(cmd, "loopback")) {
+    return loopback();
   } else if (!strcmp(cmd, "sleep") && argc > 2) {
     sleep(atoi(argv[2]));
   } else {
