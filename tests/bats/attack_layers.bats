@@ -199,3 +199,21 @@ PY
   [ "$status" -eq 0 ]
   shale inspect bomb:1 >/dev/null
 }
+
+# Issue 7 item 5, deterministically: a tree with a file that cannot be read (a bind of a
+# write-only sysfs file) fails mid-archive. Before the fix, ~TreeWriter flushed into its
+# freed hash context (heap-use-after-free under the ASan job; a crash or garbage without it).
+@test "import of a directory whose file cannot be read fails cleanly, store unchanged" {
+  tree="$BATS_TEST_TMPDIR/tree"
+  mkdir -p "$tree"
+  head -c 100000 /dev/urandom > "$tree/big"
+  : > "$tree/zz"
+  mount --bind /sys/bus/pci/rescan "$tree/zz"
+  run shale import "$tree" unreadable:1
+  umount "$tree/zz"
+  [ "$status" -ne 0 ]
+  [ "$status" -lt 128 ]
+  [[ "$output" =~ zz ]]
+  run shale images -q
+  [ -z "$output" ]
+}
