@@ -134,6 +134,10 @@ void AddRunCreate(CLI::App& app, Context& ctx, bool run) {
                                     "\" requires at least 1 argument: IMAGE [COMMAND] [ARG...]"),
                     125);
       }
+      // docker: with -it the input must be a terminal; a pipe would otherwise be fed to a
+      // pty that never sees its EOF, and the run would hang after the input ends.
+      if (run && !s->detach && s->o.tty && s->o.interactive && !isatty(STDIN_FILENO))
+        return Fail("", Error(Errc::kInvalidArgument, "the input device is not a TTY"), 1);
       auto mgr = OpenManager(ctx);
       if (!mgr) return Fail(verb, std::move(mgr).error(), 125);
       auto id = (*mgr)->Create(s->o);
@@ -206,6 +210,8 @@ void AddExec(CLI::App& app, Context& ctx) {
                                   "\"shale exec\" requires at least 2 arguments: CONTAINER "
                                   "COMMAND [ARG...]"),
                     125);
+      if (r->tty && r->interactive && !isatty(STDIN_FILENO))
+        return Fail("", Error(Errc::kInvalidArgument, "the input device is not a TTY"), 1);
       auto mgr = OpenManager(ctx);
       if (!mgr) return Fail("exec", std::move(mgr).error(), 125);
       auto id = (*mgr)->Resolve(rest[0]);
@@ -366,7 +372,9 @@ void AddLogs(CLI::App& app, Context& ctx) {
       if (o->tail != "all") {
         if (o->tail.empty() || o->tail.find_first_not_of("0123456789") != std::string::npos)
           return Fail("logs", Error(Errc::kInvalidArgument, "--tail " + o->tail + ": use a number or all"));
-        tail = std::stoll(o->tail);
+        auto n = ParseInt(o->tail, 0, INT64_MAX, "--tail");
+        if (!n) return Fail("logs", std::move(n).error());
+        tail = *n;
       }
       auto r = (*mgr)->Logs(*id, o->follow, tail);
       if (!r) return Fail("logs " + o->ref, std::move(r).error());

@@ -86,7 +86,8 @@ void AddImport(CLI::App& app, Context& ctx) {
   auto* sub = app.add_subcommand("import", "Create an image from a tarball, a directory or stdin (-)");
   sub->add_option("source", o->source, "TARBALL, DIR or - (stdin)")->required();
   sub->add_option("reference", o->tag, "REPOSITORY[:TAG]");
-  sub->add_option("-c,--change", o->changes, "Apply a Dockerfile instruction (CMD, ENV, ...)");
+  sub->add_option("-c,--change", o->changes, "Apply a Dockerfile instruction (CMD, ENV, ...)")
+      ->allow_extra_args(false);  // one per -c, so the positionals after it stay positional
   sub->add_option("-m,--message", o->message, "Commit message for the imported image");
   sub->callback([&ctx, o] {
     ctx.action = [&ctx, o]() -> int {

@@ -153,21 +153,6 @@ std::string StatusText(const State& s, int64_t now_ns) {
   return "Created";
 }
 
-Result<int> ParseSignal(std::string_view in) {
-  std::string s(in);
-  if (!s.empty() && s.find_first_not_of("0123456789") == std::string::npos) {
-    int n = std::stoi(s);
-    if (n <= 0 || n >= NSIG) return Error(Errc::kInvalidArgument, "invalid signal " + s);
-    return n;
-  }
-  for (char& c : s) c = static_cast<char>(toupper(static_cast<unsigned char>(c)));
-  if (StartsWith(s, "SIG")) s.erase(0, 3);
-  for (int n = 1; n < NSIG; ++n) {
-    const char* abbrev = sigabbrev_np(n);
-    if (abbrev && s == abbrev) return n;
-  }
-  return Error(Errc::kInvalidArgument, "invalid signal \"" + std::string(in) + "\"");
-}
 
 Result<std::unique_ptr<Manager>> Manager::Open(const std::string& root) {
   auto images = TRY(image::ImageStore::Open(root));
@@ -271,7 +256,9 @@ Result<std::string> Manager::Create(const CreateOptions& o) {
   TracePhase("create: resolve the image");
   std::vector<std::string> env_file_lines;
   for (const std::string& f : o.env_files) {
-    std::string text = TRY(ReadFile(f).Wrap("--env-file"));
+    // A path the user hands us: a regular file only (a FIFO or /dev/zero would hang
+    // create), and bounded.
+    std::string text = TRY(ReadRegularFile(f, 16 << 20).Wrap("--env-file"));
     auto lines = TRY(ParseEnvFile(text).Wrap("--env-file " + f));
     env_file_lines.insert(env_file_lines.end(), lines.begin(), lines.end());
   }
@@ -388,12 +375,19 @@ Result<oci::RuntimeSpec> Manager::Prepare(const Record& r) {
   } unmounter{drv, r.id, ok};
   Dir rootfs = TRY(Dir::Open(merged));
   if (!r.config.working_dir.empty())
-    TRY(rootfs.MakeDirs(r.config.working_dir).Wrap("create the working directory"));
-  oci::User user = TRY(ResolveUser(rootfs, r.config.user));
+    if (auto made = rootfs.MakeDirs(r.config.working_dir); !made) {
+      std::string why = made.error().code() == Errc::kNotFound
+                            ? ": a path component is a symlink that points nowhere in the image"
+                            : "";
+      return std::move(made).error().Wrap("working directory " + r.config.working_dir +
+                                          " of image " + r.config.image + why);
+    }
+  std::string home;
+  oci::User user = TRY(ResolveUser(rootfs, r.config.user, &home));
   for (const Bind& b : r.host.binds)
     if (!PathExists(b.source)) TRY(MakeDirsAbs(b.source).Wrap("create the -v source"));
   std::string dir = ContainerDir(r.id);
-  SpecPaths paths{merged, dir + "/hostname", dir + "/hosts", dir + "/resolv.conf", ""};
+  SpecPaths paths{merged, dir + "/hostname", dir + "/hosts", dir + "/resolv.conf", "", home};
   if (r.host.init) paths.init_binary = FindInitBinary();
   oci::RuntimeSpec spec = TRY(BuildSpec(r.id, r.config, r.host, user, paths));
   if (r.host.privileged) {

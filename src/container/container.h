@@ -146,8 +146,6 @@ int StartFailureStatus(const Error& e);
 std::string StatusText(const State& s, int64_t now_ns);
 // docker's units.HumanDuration.
 std::string HumanDuration(int64_t seconds);
-// "TERM", "SIGTERM", "15" -> 15. kInvalidArgument otherwise.
-Result<int> ParseSignal(std::string_view s);
 // Start time (clock ticks since boot) of pid from /proc/<pid>/stat; 0 if it is gone.
 uint64_t ProcessStartTime(pid_t pid);
 

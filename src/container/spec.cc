@@ -4,8 +4,11 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <csignal>
+#include <cstring>
 #include <cmath>
 #include <random>
+#include <unordered_map>
 
 #include "util/strings.h"
 
@@ -51,16 +54,29 @@ std::string EnvKey(std::string_view kv) {
   return std::string(kv.substr(0, eq));
 }
 
-// Sets or replaces K in env, keeping the first position of K.
-void SetEnv(std::vector<std::string>& env, const std::string& kv) {
-  std::string key = EnvKey(kv);
-  for (std::string& e : env)
-    if (EnvKey(e) == key) {
-      e = kv;
-      return;
+}  // namespace
+
+void MergeEnv(std::vector<std::string>& env, const std::vector<std::string>& more) {
+  // One pass with an index by name: linear in both lists (a per-entry scan was quadratic,
+  // a minute for an image config of 300k variables).
+  std::unordered_map<std::string, size_t> at;
+  at.reserve(env.size() + more.size());
+  std::vector<std::string> out;
+  out.reserve(env.size() + more.size());
+  auto set = [&](const std::string& kv) {
+    auto [it, fresh] = at.try_emplace(EnvKey(kv), out.size());
+    if (fresh) {
+      out.push_back(kv);
+    } else {
+      out[it->second] = kv;
     }
-  env.push_back(kv);
+  };
+  for (const std::string& e : env) set(e);
+  for (const std::string& e : more) set(e);
+  env = std::move(out);
 }
+
+namespace {
 
 // "-e K" takes K from our environment (dropped if unset), as docker does.
 std::optional<std::string> ExpandEnv(const std::string& e) {
@@ -126,7 +142,25 @@ Result<Bind> ParseVolume(std::string_view v) {
   if (parts[1][0] != '/')
     return Error(Errc::kInvalidArgument,
                  "invalid volume \"" + std::string(v) + "\": the destination must be absolute");
-  Bind b{parts[0], parts[1], false};
+  // Lexically clean the destination ("/proc/", "/./proc", "//") before judging it.
+  std::string dest;
+  for (const std::string& c : Split(parts[1], '/')) {
+    if (c.empty() || c == ".") continue;
+    if (c == "..")
+      return Error(Errc::kInvalidArgument, "invalid volume specification \"" + std::string(v) +
+                                               "\": the destination may not contain \"..\"");
+    dest += "/" + c;
+  }
+  if (dest.empty())
+    return Error(Errc::kInvalidArgument, "invalid volume specification \"" + std::string(v) +
+                                             "\": destination can't be '/'");
+  // runc refuses these too: the runtime mounts its own proc there and masks paths under
+  // it, and a bind over it would hide the masks (or, as before, fail halfway).
+  if (dest == "/proc" || StartsWith(dest, "/proc/"))
+    return Error(Errc::kInvalidArgument, "invalid volume specification \"" + std::string(v) +
+                                             "\": a bind mount on " + dest +
+                                             " is not allowed (the container's /proc is its own)");
+  Bind b{parts[0], dest, false};
   if (parts.size() == 3) {
     for (const std::string& o : Split(parts[2], ',')) {
       if (o == "ro") b.readonly = true;
@@ -137,6 +171,22 @@ Result<Bind> ParseVolume(std::string_view v) {
     }
   }
   return b;
+}
+
+Result<int> ParseSignal(std::string_view in) {
+  std::string s(in);
+  if (!s.empty() && s.find_first_not_of("0123456789") == std::string::npos) {
+    auto n = ParseUint(s, NSIG - 1, "signal");
+    if (!n || *n == 0) return Error(Errc::kInvalidArgument, "invalid signal \"" + s + "\"");
+    return static_cast<int>(*n);
+  }
+  for (char& c : s) c = static_cast<char>(toupper(static_cast<unsigned char>(c)));
+  if (StartsWith(s, "SIG")) s.erase(0, 3);
+  for (int n = 1; n < NSIG; ++n) {
+    const char* abbrev = sigabbrev_np(n);
+    if (abbrev && s == abbrev) return n;
+  }
+  return Error(Errc::kInvalidArgument, "invalid signal \"" + std::string(in) + "\"");
 }
 
 Result<oci::Rlimit> ParseUlimit(std::string_view v) {
@@ -154,9 +204,10 @@ Result<oci::Rlimit> ParseUlimit(std::string_view v) {
   if (!known) return bad("unknown limit " + name);
   auto num = [&](const std::string& s) -> Result<uint64_t> {
     if (s == "unlimited" || s == "-1") return RLIM_INFINITY;
-    if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos)
-      return bad("\"" + s + "\" is not a number");
-    return std::stoull(s);
+    // Below RLIM_INFINITY: that value means "unlimited" and is spelled so.
+    auto n = ParseUint(s, RLIM_INFINITY - 1, "value");
+    if (!n) return bad(n.error().message());
+    return *n;
   };
   std::vector<std::string> vals = Split(v.substr(eq + 1), ':');
   if (vals.empty() || vals.size() > 2) return bad("use name=soft[:hard]");
@@ -166,6 +217,23 @@ Result<oci::Rlimit> ParseUlimit(std::string_view v) {
   r.hard = vals.size() == 2 ? TRY(num(vals[1])) : r.soft;
   if (r.soft > r.hard)
     return bad("soft limit " + vals[0] + " is above the hard limit " + vals[1]);
+  // Limits below which no process can start: the container's init itself needs a few fds
+  // (stdio and its channel) and some memory before it can exec anything, and would fail
+  // with a baffling error (EINVAL from dup, or SIGSEGV with no message) instead.
+  struct Floor {
+    const char* name;
+    uint64_t min;
+    const char* why;
+  };
+  static const Floor kFloors[] = {
+      {"nofile", 16, "16 files (stdio and the runtime's own descriptors)"},
+      {"as", 64ull << 20, "64 MiB of address space"},
+      {"data", 4ull << 20, "4 MiB of data segment"},
+      {"stack", 64ull << 10, "64 KiB of stack"},
+  };
+  for (const Floor& f : kFloors)
+    if (name == f.name && r.soft < f.min)
+      return bad("too low: a container needs at least " + std::string(f.why) + " to start");
   return r;
 }
 
@@ -221,12 +289,13 @@ Result<std::pair<ContainerConfig, HostConfig>> MergeConfig(
   bool has_path = false;
   for (const std::string& e : env) has_path |= StartsWith(e, "PATH=");
   if (!has_path) env.insert(env.begin(), kDefaultPath);
-  for (const std::string& e : env_file_lines) SetEnv(env, e);
+  std::vector<std::string> more = env_file_lines;
   for (const std::string& e : o.env) {
     if (e.empty() || e[0] == '=')
       return Error(Errc::kInvalidArgument, "-e \"" + e + "\": variable name is empty");
-    if (auto x = ExpandEnv(e)) SetEnv(env, *x);
+    if (auto x = ExpandEnv(e)) more.push_back(*x);
   }
+  MergeEnv(env, more);
   c.env = std::move(env);
 
   if (o.entrypoint) {
@@ -250,6 +319,9 @@ Result<std::pair<ContainerConfig, HostConfig>> MergeConfig(
   c.tty = o.tty;
   c.open_stdin = o.interactive;
   c.stop_signal = StringOr(ic, "StopSignal");
+  // Refused now: accepted, it would only fail at `stop`, leaving the container running.
+  if (!c.stop_signal.empty())
+    TRY(ParseSignal(c.stop_signal).Wrap("the image's StopSignal"));
   if (auto it = ic.find("Labels"); it != ic.end() && it->is_object()) c.labels = *it;
 
   if (!o.memory.empty()) {
@@ -259,9 +331,10 @@ Result<std::pair<ContainerConfig, HostConfig>> MergeConfig(
                    "--memory " + o.memory + ": the minimum memory limit is 6MB");
   }
   if (!o.cpus.empty()) h.nano_cpus = TRY(ParseCpus(o.cpus));
-  if (o.pids_limit < 0 && o.pids_limit != -1)
-    return Error(Errc::kInvalidArgument, "--pids-limit must be positive (or -1: unlimited)");
-  h.pids_limit = o.pids_limit;
+  if (!o.pids_limit.empty()) {
+    // The kernel's pids.max takes at most PID_MAX_LIMIT (2^22); -1 means unlimited.
+    h.pids_limit = TRY(ParseInt(o.pids_limit, -1, int64_t{1} << 22, "--pids-limit"));
+  }
   for (const std::string& v : o.volumes) h.binds.push_back(TRY(ParseVolume(v)));
   h.readonly_rootfs = o.read_only;
   h.privileged = o.privileged;
@@ -295,10 +368,9 @@ Result<std::pair<ContainerConfig, HostConfig>> MergeConfig(
 }
 
 Result<oci::User> ResolveUserFrom(std::string_view spec, std::string_view passwd,
-                                  std::string_view group) {
+                                  std::string_view group, std::string* home) {
   oci::User u;
-  if (spec.empty()) return u;  // root
-  std::string user(spec), grp;
+  std::string user(spec.empty() ? "0" : spec), grp;
   bool has_group = false;
   if (size_t colon = spec.find(':'); colon != std::string_view::npos) {
     user = std::string(spec.substr(0, colon));
@@ -308,43 +380,60 @@ Result<oci::User> ResolveUserFrom(std::string_view spec, std::string_view passwd
   auto is_num = [](const std::string& s) {
     return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
   };
+  // Ids past 2^31-1 are refused (runc's rule): a uid of 2^32 would wrap to root.
+  auto id = [](const std::string& s, const char* what) -> Result<uint32_t> {
+    return static_cast<uint32_t>(TRY(ParseUint(s, kMaxId, what)));
+  };
+  if (is_num(user)) TRY(id(user, "user id"));
+  if (has_group && is_num(grp)) TRY(id(grp, "group id"));
   std::string user_name;
   bool found = false;
   for (const std::string& line : Split(passwd, '\n')) {
     std::vector<std::string> f = Split(line, ':');
     if (f.size() < 4 || f[0].empty() || f[0][0] == '#') continue;
-    if (f[0] == user || (is_num(user) && f[2] == user)) {
-      if (!is_num(f[2]) || !is_num(f[3])) continue;
-      u.uid = static_cast<uint32_t>(std::stoul(f[2]));
-      u.gid = static_cast<uint32_t>(std::stoul(f[3]));
-      user_name = f[0];
-      found = true;
-      break;
+    if (!is_num(f[2]) || !is_num(f[3])) continue;
+    bool match = f[0] == user;
+    if (!match && is_num(user)) {
+      auto a = ParseUint(f[2], UINT64_MAX, "uid"), b = ParseUint(user, UINT64_MAX, "uid");
+      match = a && b && *a == *b;
     }
+    if (!match) continue;
+    u.uid = TRY(id(f[2], ("uid of passwd entry " + f[0]).c_str()));
+    u.gid = TRY(id(f[3], ("gid of passwd entry " + f[0]).c_str()));
+    if (home && f.size() >= 6) *home = f[5];
+    user_name = f[0];
+    found = true;
+    break;
   }
   if (!found) {
     if (!is_num(user))
       return Error(Errc::kNotFound, "unable to find user " + user +
                                         ": no matching entries in passwd file");
-    u.uid = static_cast<uint32_t>(std::stoul(user));
+    u.uid = TRY(id(user, "user id"));
     u.gid = 0;
+    // docker: HOME is /root for root without an entry, else "/".
+    if (home) *home = u.uid == 0 ? "/root" : "/";
   }
   if (has_group) {
     bool gfound = false;
     for (const std::string& line : Split(group, '\n')) {
       std::vector<std::string> f = Split(line, ':');
-      if (f.size() < 3 || f[0].empty() || f[0][0] == '#') continue;
-      if ((f[0] == grp || (is_num(grp) && f[2] == grp)) && is_num(f[2])) {
-        u.gid = static_cast<uint32_t>(std::stoul(f[2]));
-        gfound = true;
-        break;
+      if (f.size() < 3 || f[0].empty() || f[0][0] == '#' || !is_num(f[2])) continue;
+      bool match = f[0] == grp;
+      if (!match && is_num(grp)) {
+        auto a = ParseUint(f[2], UINT64_MAX, "gid"), b = ParseUint(grp, UINT64_MAX, "gid");
+        match = a && b && *a == *b;
       }
+      if (!match) continue;
+      u.gid = TRY(id(f[2], ("gid of group entry " + f[0]).c_str()));
+      gfound = true;
+      break;
     }
     if (!gfound) {
       if (!is_num(grp))
         return Error(Errc::kNotFound, "unable to find group " + grp +
                                           ": no matching entries in group file");
-      u.gid = static_cast<uint32_t>(std::stoul(grp));
+      u.gid = TRY(id(grp, "group id"));
     }
   }
   // Supplementary groups: every group that lists the user by name (docker/runc do so).
@@ -354,7 +443,7 @@ Result<oci::User> ResolveUserFrom(std::string_view spec, std::string_view passwd
       if (f.size() < 4 || !is_num(f[2])) continue;
       for (const std::string& m : Split(f[3], ','))
         if (m == user_name) {
-          uint32_t g = static_cast<uint32_t>(std::stoul(f[2]));
+          uint32_t g = TRY(id(f[2], ("gid of group entry " + f[0]).c_str()));
           if (g != u.gid &&
               std::find(u.additional_gids.begin(), u.additional_gids.end(), g) ==
                   u.additional_gids.end())
@@ -365,16 +454,19 @@ Result<oci::User> ResolveUserFrom(std::string_view spec, std::string_view passwd
   return u;
 }
 
-Result<oci::User> ResolveUser(const Dir& rootfs, std::string_view spec) {
-  if (spec.empty()) return oci::User{};
+Result<oci::User> ResolveUser(const Dir& rootfs, std::string_view spec, std::string* home) {
+  // The image's files, read by the host as root: inside the root, never a device or FIFO,
+  // and bounded.
+  constexpr size_t kMaxUserDb = 16 << 20;
   auto read = [&](const char* rel) -> Result<std::string> {
-    auto s = rootfs.ReadFile(rel);
+    auto s = rootfs.ReadRegularFile(rel, kMaxUserDb);
     if (!s && s.error().code() == Errc::kNotFound) return std::string();
+    if (!s) return std::move(s).error().Wrap("the image's /" + std::string(rel));
     return s;
   };
   std::string passwd = TRY(read("etc/passwd"));
   std::string group = TRY(read("etc/group"));
-  return ResolveUserFrom(spec, passwd, group);
+  return ResolveUserFrom(spec, passwd, group, home);
 }
 
 Result<oci::RuntimeSpec> BuildSpec(const std::string& id, const ContainerConfig& c,
@@ -395,7 +487,11 @@ Result<oci::RuntimeSpec> BuildSpec(const std::string& id, const ContainerConfig&
   }
   p.env.push_back("HOSTNAME=" + c.hostname);
   if (c.tty) p.env.push_back("TERM=xterm");
-  for (const std::string& e : c.env) SetEnv(p.env, e);
+  MergeEnv(p.env, c.env);
+  // docker: HOME from the user's passwd entry unless the image or -e set it.
+  if (std::none_of(p.env.begin(), p.env.end(),
+                   [](const std::string& e) { return StartsWith(e, "HOME="); }))
+    p.env.push_back("HOME=" + (paths.home.empty() ? std::string("/") : paths.home));
   p.cwd = c.working_dir.empty() ? "/" : c.working_dir;
   std::vector<std::string> caps = TRY(EffectiveCapabilities(h.cap_add, h.cap_drop, h.privileged));
   p.capabilities.bounding = caps;

@@ -36,7 +36,7 @@ struct CreateOptions {
   std::string network = "none";                // none | host
   std::string memory;                          // "32m"
   std::string cpus;                            // "1.5"
-  int64_t pids_limit = 0;
+  std::string pids_limit;  // as typed; "" = the default
   std::vector<std::string> cap_add, cap_drop, ulimits, security_opt;
 };
 
@@ -105,17 +105,28 @@ std::vector<std::string> ProcessArgs(const ContainerConfig& c);
 // "name[:group]", "uid[:gid]": resolved against <rootfs>/etc/passwd and /etc/group read
 // through `rootfs` (a rooted Dir). Supplementary groups are the groups listing the user.
 // kNotFound "unable to find user NAME: no matching entries in passwd file".
-Result<oci::User> ResolveUser(const Dir& rootfs, std::string_view spec);
+// `home` (if given) receives the user's home directory for HOME: the passwd entry's, else
+// /root for uid 0 and / for others. An empty spec is root.
+Result<oci::User> ResolveUser(const Dir& rootfs, std::string_view spec,
+                              std::string* home = nullptr);
 // Same, from file contents (pure; empty strings for missing files).
 Result<oci::User> ResolveUserFrom(std::string_view spec, std::string_view passwd,
-                                  std::string_view group);
+                                  std::string_view group, std::string* home = nullptr);
 
 // Where the per-container files live, for the binds over the init layer's placeholders.
 struct SpecPaths {
   std::string rootfs;       // mounted overlay (overlay2/<id>/merged)
   std::string hostname, hosts, resolv_conf;   // containers/<id>/...
   std::string init_binary;  // shale-init on the host, for --init; "" otherwise
+  std::string home;         // the user's home in the container, for HOME ("" -> "/")
 };
+
+// "TERM", "SIGTERM", "15" -> 15. kInvalidArgument otherwise.
+Result<int> ParseSignal(std::string_view s);
+
+// Sets each K=V of `more` in `env`, replacing an existing K in place (first position kept),
+// appending new ones. Linear in the sizes of both.
+void MergeEnv(std::vector<std::string>& env, const std::vector<std::string>& more);
 
 // The OCI runtime spec for `id`: Docker's default mounts, the hosts/hostname/resolv.conf
 // binds, -v binds, namespaces (pid, ipc, uts, mount, network unless host), capabilities,

@@ -70,7 +70,7 @@ TEST(MergeConfig, Resources) {
   o.cmd = {"true"};
   o.memory = "32m";
   o.cpus = "1.5";
-  o.pids_limit = 20;
+  o.pids_limit = "20";
   auto m = MergeConfig(json::object(), o, kId, "h", {});
   ASSERT_TRUE(m);
   EXPECT_EQ(m->second.memory, 32 * 1024 * 1024);
@@ -294,6 +294,115 @@ TEST(Status, TextsAndSignals) {
   EXPECT_TRUE(ValidName("c1"));
   EXPECT_FALSE(ValidName("../x"));
   EXPECT_TRUE(ValidName(RandomName()));
+}
+
+}  // namespace
+}  // namespace shale::container
+
+namespace shale::container {
+namespace {
+
+// Issue 7 item 3: ids past 2^31-1 wrapped to root.
+TEST(ResolveUser, IdsOutOfRangeAreRefusedNeverWrapped) {
+  std::string passwd = "root:x:0:0:root:/root:/bin/sh\nbig:x:4294967296:0::/:/bin/sh\n";
+  std::string group = "root:x:0:\nbigg:x:4294967296:\n";
+  for (const char* spec : {"4294967296", "4294967295", "2147483648", "0:4294967296",
+                           "99999999999999999999", "99999999999999999999999", "big",
+                           "0:bigg"}) {
+    auto u = ResolveUserFrom(spec, passwd, group);
+    EXPECT_FALSE(u) << spec << " resolved to uid " << (u ? u->uid : 0) << " gid "
+                    << (u ? u->gid : 0);
+  }
+  auto ok = ResolveUserFrom("2147483647:2147483647", passwd, group);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->uid, 2147483647u);
+}
+
+TEST(ResolveUser, HomeFromPasswdElseRootOrSlash) {
+  std::string passwd = "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n";
+  std::string home;
+  ASSERT_TRUE(ResolveUserFrom("alice", passwd, "", &home));
+  EXPECT_EQ(home, "/home/alice");
+  ASSERT_TRUE(ResolveUserFrom("", passwd, "", &home));
+  EXPECT_EQ(home, "/root");
+  ASSERT_TRUE(ResolveUserFrom("0", "", "", &home));
+  EXPECT_EQ(home, "/root");
+  ASSERT_TRUE(ResolveUserFrom("4242", passwd, "", &home));
+  EXPECT_EQ(home, "/");
+}
+
+// Issue 7 item 9: a per-entry scan made this quadratic (300k entries: over a minute).
+TEST(MergeEnv, LinearOnLargeListsKeepsFirstPositions) {
+  std::vector<std::string> env, more;
+  for (int i = 0; i < 300000; ++i) env.push_back("K" + std::to_string(i) + "=a");
+  for (int i = 0; i < 300000; i += 2) more.push_back("K" + std::to_string(i) + "=b");
+  more.push_back("NEW=1");
+  MergeEnv(env, more);
+  ASSERT_EQ(env.size(), 300001u);
+  EXPECT_EQ(env[0], "K0=b");
+  EXPECT_EQ(env[1], "K1=a");
+  EXPECT_EQ(env[299998], "K299998=b");
+  EXPECT_EQ(env.back(), "NEW=1");
+}
+
+TEST(ParseUlimit, HugeValuesAndFloorsAreRefusedWithTheReason) {
+  EXPECT_FALSE(ParseUlimit("nofile=99999999999999999999"));
+  auto zero = ParseUlimit("nofile=0");
+  ASSERT_FALSE(zero);
+  EXPECT_NE(zero.error().message().find("too low"), std::string::npos);
+  EXPECT_FALSE(ParseUlimit("as=1"));
+  EXPECT_TRUE(ParseUlimit("nofile=1024:2048"));
+  EXPECT_TRUE(ParseUlimit("as=unlimited"));
+  EXPECT_TRUE(ParseUlimit("stack=8388608"));
+}
+
+TEST(ParseVolume, RefusesRootAndProcDestinations) {
+  for (const char* bad : {"/host:/", "/host://", "/host:/.", "/host:/proc", "/host:/proc/",
+                          "/host:/./proc/sys", "/host:/a/../proc"}) {
+    EXPECT_FALSE(ParseVolume(bad)) << bad;
+  }
+  auto root = ParseVolume("/host:/");
+  EXPECT_NE(root.error().message().find("destination can't be '/'"), std::string::npos);
+  auto ok = ParseVolume("/host:/data/:ro");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->destination, "/data");
+  EXPECT_TRUE(ok->readonly);
+}
+
+TEST(MergeConfig, RefusesABadStopSignalHugeMemoryAndPids) {
+  CreateOptions o;
+  o.cmd = {"true"};
+  EXPECT_FALSE(MergeConfig(json{{"StopSignal", "SIGFOO"}}, o, kId, "h", {}));
+  EXPECT_TRUE(MergeConfig(json{{"StopSignal", "SIGUSR1"}}, o, kId, "h", {}));
+  o.memory = "99999999999999999999g";
+  auto m = MergeConfig(json::object(), o, kId, "h", {});
+  ASSERT_FALSE(m);
+  EXPECT_EQ(m.error().message().find("minimum"), std::string::npos) << m.error().message();
+  o.memory = "";
+  o.pids_limit = "99999999999999999999";
+  EXPECT_FALSE(MergeConfig(json::object(), o, kId, "h", {}));
+  o.pids_limit = "-1";
+  auto un = MergeConfig(json::object(), o, kId, "h", {});
+  ASSERT_TRUE(un);
+  EXPECT_EQ(un->second.pids_limit, -1);
+}
+
+TEST(BuildSpec, SetsHomeUnlessTheEnvHasIt) {
+  CreateOptions o;
+  o.cmd = {"true"};
+  auto m = MergeConfig(json::object(), o, kId, "h", {});
+  ASSERT_TRUE(m);
+  SpecPaths p{"/merged", "/c/hostname", "/c/hosts", "/c/resolv.conf", "", "/root"};
+  auto s = BuildSpec(kId, m->first, m->second, {}, p);
+  ASSERT_TRUE(s);
+  EXPECT_NE(std::find(s->process.env.begin(), s->process.env.end(), "HOME=/root"),
+            s->process.env.end());
+  o.env = {"HOME=/elsewhere"};
+  m = MergeConfig(json::object(), o, kId, "h", {});
+  s = BuildSpec(kId, m->first, m->second, {}, p);
+  EXPECT_EQ(std::count_if(s->process.env.begin(), s->process.env.end(),
+                          [](const std::string& e) { return e.rfind("HOME=", 0) == 0; }),
+            1);
 }
 
 }  // namespace

@@ -113,6 +113,13 @@ Result<std::string> Dir::ReadFile(std::string_view rel) const {
   return ReadAll(fd.get(), Join(rel));
 }
 
+Result<std::string> Dir::ReadRegularFile(std::string_view rel, size_t max) const {
+  // O_PATH first: a device node or FIFO is never opened (no driver open, no blocking).
+  UniqueFd path_fd = TRY(OpenAt(rel, O_PATH));
+  UniqueFd fd = TRY(ReopenRegular(path_fd.get(), Join(rel)));
+  return ReadRegularFd(fd.get(), max, Join(rel));
+}
+
 Result<void> Dir::WriteFileAtomic(std::string_view rel, std::string_view data, mode_t mode) const {
   std::string parent, leaf;
   if (!SplitParentLeaf(rel, &parent, &leaf))

@@ -38,6 +38,9 @@ class Dir {
   Result<void> RemoveTree(std::string_view rel) const;
   Result<bool> Exists(std::string_view rel) const;
   Result<std::string> ReadFile(std::string_view rel) const;
+  // ReadFile for a file the tree's owner controls (an image's /etc/passwd): opened inside
+  // the root without blocking, refused unless a regular file of at most `max` bytes.
+  Result<std::string> ReadRegularFile(std::string_view rel, size_t max) const;
   // Atomic: temp file in the same directory, fsync, renameat, fsync directory.
   Result<void> WriteFileAtomic(std::string_view rel, std::string_view data,
                                mode_t mode = 0644) const;

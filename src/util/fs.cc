@@ -268,6 +268,51 @@ std::string Basename(std::string_view path) {
   return std::string(path.substr(slash + 1));
 }
 
+Result<std::string> ReadRegularFd(int fd, size_t max, std::string_view name) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return Error::FromErrno(errno, "fstat " + std::string(name));
+  if (!S_ISREG(st.st_mode))
+    return Error(Errc::kInvalidArgument, std::string(name) + ": not a regular file");
+  if (static_cast<uint64_t>(st.st_size) > max)
+    return Error(Errc::kInvalidArgument, std::string(name) + ": larger than " +
+                                             std::to_string(max) + " bytes");
+  std::string out;
+  out.reserve(static_cast<size_t>(st.st_size));
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Error::FromErrno(errno, "read " + std::string(name));
+    }
+    if (n == 0) break;
+    if (out.size() + static_cast<size_t>(n) > max)  // it grew while we read
+      return Error(Errc::kInvalidArgument, std::string(name) + ": larger than " +
+                                               std::to_string(max) + " bytes");
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+Result<UniqueFd> ReopenRegular(int path_fd, std::string_view name) {
+  struct stat st;
+  if (::fstat(path_fd, &st) != 0) return Error::FromErrno(errno, "fstat " + std::string(name));
+  if (!S_ISREG(st.st_mode))
+    return Error(Errc::kInvalidArgument, std::string(name) + ": not a regular file");
+  std::string proc = "/proc/self/fd/" + std::to_string(path_fd);
+  int fd = ::open(proc.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) return Error::FromErrno(errno, "open " + std::string(name));
+  return UniqueFd(fd);
+}
+
+Result<std::string> ReadRegularFile(const std::string& path, size_t max) {
+  int pfd = ::open(path.c_str(), O_PATH | O_CLOEXEC);
+  if (pfd < 0) return Error::FromErrno(errno, "open " + path);
+  UniqueFd path_fd(pfd);
+  UniqueFd fd = TRY(ReopenRegular(path_fd.get(), path));
+  return ReadRegularFd(fd.get(), max, path);
+}
+
 Result<UniqueFd> SpoolToAnonymousFile(int in, const std::string& dir, std::string_view prefix,
                                       std::string_view name) {
   TRY(MakeDirsAbs(dir, 0700));

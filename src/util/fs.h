@@ -16,6 +16,15 @@ namespace shale {
 Result<std::string> ReadAll(int fd, std::string_view name);
 Result<void> WriteAll(int fd, std::string_view data, std::string_view name);
 Result<std::string> ReadFile(const std::string& path);
+// Reads what `fd` refers to if it is a regular file of at most `max` bytes; a device, FIFO,
+// socket or directory, or a bigger file, is kInvalidArgument naming `name`. Open such files
+// with O_NONBLOCK so a FIFO cannot block the open itself.
+Result<std::string> ReadRegularFd(int fd, size_t max, std::string_view name);
+// An O_PATH fd reopened for reading if it is a regular file (kInvalidArgument otherwise):
+// a device or FIFO is never opened.
+Result<UniqueFd> ReopenRegular(int path_fd, std::string_view name);
+// O_PATH open, ReopenRegular, ReadRegularFd: for files a user or an image hands us.
+Result<std::string> ReadRegularFile(const std::string& path, size_t max);
 // Temp file beside the target, fsync, rename, fsync the directory (leveldb SetCurrentFile).
 Result<void> WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode = 0644);
 Result<void> WriteFileAtomicAt(int dirfd, const std::string& leaf, std::string_view data,

@@ -2,7 +2,9 @@
 
 #include <sys/random.h>
 
+#include <charconv>
 #include <cmath>
+#include <limits>
 #include <cstdio>
 #include <ctime>
 
@@ -73,26 +75,91 @@ std::string HumanAgo(int64_t then, int64_t now) {
   return fmt(d / (86400 * 365), "year");
 }
 
+Result<uint64_t> ParseUint(std::string_view s, uint64_t max, std::string_view what) {
+  auto bad = [&](std::string why) {
+    return Error(Errc::kInvalidArgument,
+                 std::string(what) + " \"" + std::string(s.substr(0, 64)) + "\" " + why);
+  };
+  if (s.empty() || s.find_first_not_of("0123456789") != std::string_view::npos)
+    return bad("is not a number");
+  uint64_t v = 0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec == std::errc::result_out_of_range || (ec == std::errc() && v > max))
+    return bad("is out of range (at most " + std::to_string(max) + ")");
+  if (ec != std::errc() || ptr != s.data() + s.size()) return bad("is not a number");
+  return v;
+}
+
+Result<int64_t> ParseInt(std::string_view s, int64_t min, int64_t max, std::string_view what) {
+  bool neg = !s.empty() && s[0] == '-' && min < 0;
+  std::string_view digits = neg ? s.substr(1) : s;
+  uint64_t limit = neg ? static_cast<uint64_t>(-(min + 1)) + 1 : static_cast<uint64_t>(max);
+  auto mag = ParseUint(digits, limit, what);
+  if (!mag)
+    return Error(Errc::kInvalidArgument,
+                 std::string(what) + " \"" + std::string(s.substr(0, 64)) + "\" " +
+                     (mag.error().message().find("out of range") != std::string::npos
+                          ? "is out of range (" + std::to_string(min) + " to " +
+                                std::to_string(max) + ")"
+                          : std::string("is not a number")));
+  if (!neg) return static_cast<int64_t>(*mag);
+  return *mag == 0 ? 0 : -static_cast<int64_t>(*mag - 1) - 1;
+}
+
+// docker's units.RAMInBytes: "512m", "1.5g", "100" (bytes); binary units. Exact integer
+// arithmetic: a value past int64 is "too large", never wrapped.
 Result<int64_t> ParseSize(std::string_view s) {
   std::string_view t = Trim(s);
+  auto bad = [&](std::string why) {
+    return Error(Errc::kInvalidArgument,
+                 "invalid size \"" + std::string(s.substr(0, 64)) + "\": " + why);
+  };
   if (t.empty()) return Error(Errc::kInvalidArgument, "empty size");
   size_t i = 0;
-  while (i < t.size() && (isdigit(static_cast<unsigned char>(t[i])) || t[i] == '.')) i++;
-  if (i == 0) return Error(Errc::kInvalidArgument, "invalid size \"" + std::string(s) + "\"");
-  double num = std::stod(std::string(t.substr(0, i)));
+  while (i < t.size() && isdigit(static_cast<unsigned char>(t[i]))) i++;
+  std::string_view whole = t.substr(0, i), frac;
+  if (i < t.size() && t[i] == '.') {
+    size_t j = ++i;
+    while (i < t.size() && isdigit(static_cast<unsigned char>(t[i]))) i++;
+    frac = t.substr(j, i - j);
+  }
+  if (whole.empty() && frac.empty()) return bad("not a number");
   std::string unit(t.substr(i));
   for (auto& c : unit) c = static_cast<char>(tolower(c));
   if (!unit.empty() && unit.back() == 'b' && unit.size() > 1) unit.pop_back();
   if (unit == "ib") unit = "";
   if (unit.size() == 2 && unit[1] == 'i') unit.pop_back();
-  double mul = 1;
+  int64_t mul = 1;
   if (unit.empty() || unit == "b") mul = 1;
-  else if (unit == "k") mul = 1024.0;
-  else if (unit == "m") mul = 1024.0 * 1024;
-  else if (unit == "g") mul = 1024.0 * 1024 * 1024;
-  else if (unit == "t") mul = 1024.0 * 1024 * 1024 * 1024;
-  else return Error(Errc::kInvalidArgument, "invalid size \"" + std::string(s) + "\": unknown unit");
-  return static_cast<int64_t>(num * mul);
+  else if (unit == "k") mul = int64_t{1} << 10;
+  else if (unit == "m") mul = int64_t{1} << 20;
+  else if (unit == "g") mul = int64_t{1} << 30;
+  else if (unit == "t") mul = int64_t{1} << 40;
+  else if (unit == "p") mul = int64_t{1} << 50;
+  else return bad("unknown unit");
+  const std::string too_large = "too large (at most " +
+                                std::to_string(std::numeric_limits<int64_t>::max()) + " bytes)";
+  uint64_t w = 0;
+  if (!whole.empty()) {
+    auto [p, ec] = std::from_chars(whole.data(), whole.data() + whole.size(), w);
+    if (ec != std::errc()) return bad(too_large);
+  }
+  if (w > static_cast<uint64_t>(std::numeric_limits<int64_t>::max() / mul)) return bad(too_large);
+  int64_t v = static_cast<int64_t>(w) * mul;
+  // Up to 9 fraction digits, as a part of `mul`.
+  if (frac.size() > 9) frac = frac.substr(0, 9);
+  if (!frac.empty()) {
+    uint64_t f = 0, scale = 1;
+    for (char c : frac) {
+      f = f * 10 + static_cast<uint64_t>(c - '0');
+      scale *= 10;
+    }
+    // mul <= 2^50 and f < 10^9: compute in 128 bits.
+    __int128 add = static_cast<__int128>(f) * mul / scale;
+    if (static_cast<__int128>(v) + add > std::numeric_limits<int64_t>::max()) return bad(too_large);
+    v += static_cast<int64_t>(add);
+  }
+  return v;
 }
 
 std::string FormatRfc3339Nano(int64_t ns) {
