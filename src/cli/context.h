@@ -27,5 +27,7 @@ void RegisterImageCommands(CLI::App& app, Context& ctx);
 // container_commands.cc: run, create, start, exec, ps, stop, kill, rm, logs, wait, inspect,
 // commit, diff, export
 void RegisterContainerCommands(CLI::App& app, Context& ctx);
+// registry_commands.cc: pull, push, login, logout
+void RegisterRegistryCommands(CLI::App& app, Context& ctx);
 
 }  // namespace shale::cli
