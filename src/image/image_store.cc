@@ -476,6 +476,8 @@ Result<nlohmann::json> StoreImpl::InspectJson(const Image& img) {
   j["Id"] = img.id.str();
   j["RepoTags"] = img.repo_tags;
   j["RepoDigests"] = nlohmann::json::array();
+  if (auto info = ImageManifestInfo(img.id); info && info->contains("repoDigests"))
+    j["RepoDigests"] = (*info)["repoDigests"];  // pull.cc / push.cc
   j["Parent"] = c.value("parent", "");
   j["Comment"] = c.value("comment", "");
   j["Created"] = c.value("created", "");

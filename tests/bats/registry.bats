@@ -96,6 +96,9 @@ image_id() { shale inspect -f '{{.Id}}' "$1"; }
   [[ "$output" == *"Pull complete"* ]]
   [[ "$output" == *"Status: Downloaded newer image for $REG/shale/busybox:latest"* ]]
   [ "$(image_id "$REG/shale/busybox:latest")" = "$base_id" ]
+  local digest
+  digest=$(grep -o 'Digest: sha256:[0-9a-f]*' <<<"$output" | cut -d' ' -f2)
+  [ "$(shale inspect -f '{{json .RepoDigests}}' "$REG/shale/busybox:latest")" = "[\"$REG/shale/busybox@$digest\"]" ]
   # The second image shares the base layer: only the missing layer is fetched.
   run shale pull "$REG/shale/busybox:c1"
   [ "$status" -eq 0 ]
