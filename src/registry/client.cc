@@ -473,7 +473,7 @@ Result<void> Client::Authenticate(const std::vector<Challenge>& cs, const std::s
 Result<std::string> Client::FetchToken(const Challenge& c, const std::string& scope) {
   Request req;
   req.token_request = true;
-  req.stall_timeout_s = 30;
+  req.stall_timeout_s = std::min(30, opts_.stall_timeout_s);  // a token server that hangs
   std::string url = c.Param("realm");
   std::vector<std::string> q;
   if (!c.Param("service").empty()) q.push_back("service=" + Escape(c.Param("service")));

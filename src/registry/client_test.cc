@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "registry/test_registry.h"
+#include "registry/test_token_server.h"
 #include "util/fs.h"
 
 namespace shale::registry {
@@ -247,6 +248,96 @@ TEST_F(SecureRegistry, TlsVerifyFalseSkipsTheCaCheck) {
   auto c = Client::Connect(reg_.host(), o);
   ASSERT_TRUE(c) << c.error().message();
   EXPECT_TRUE((*c)->CheckLogin());
+}
+
+class TokenRegistry : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto t = ScopedTempDir::Make("/tmp", "shale-token-test-");
+    ASSERT_TRUE(t);
+    tmp_ = std::move(*t);
+    ASSERT_EQ(tokens_.Start(tmp_.path(), "bob", "token-pw"), "");
+    RegistryConfig cfg;
+    cfg.token_realm = tokens_.realm();
+    cfg.token_cert = tokens_.cert_path();
+    ASSERT_EQ(reg_.Start(cfg), "");
+  }
+  ScopedTempDir tmp_;
+  testing::TokenServer tokens_;
+  TestRegistry reg_;
+};
+
+TEST_F(TokenRegistry, BearerTokensPerScopeWithBasicToTheTokenServer) {
+  ClientOptions o = NoAuthFiles();
+  o.credentials = Credentials{"bob", "token-pw"};
+  auto c = std::move(*Client::Connect(reg_.host(), o));
+  ASSERT_TRUE(c->CheckLogin());
+  TempBlob cfg(R"({"rootfs":{"type":"layers","diff_ids":[]}})");
+  TempBlob layer(std::string(5000, 'L'));
+  ASSERT_TRUE(c->PutBlob("t/one", layer.digest, layer.fd.get(), layer.data.size()));
+  ASSERT_TRUE(c->PutBlob("t/one", cfg.digest, cfg.fd.get(), cfg.data.size()));
+  std::string man = Manifest(cfg.digest, cfg.data.size(), layer.digest, layer.data.size());
+  ASSERT_TRUE(c->PutManifest("t/one", "v1", std::string(oci::kMediaTypeDockerManifest), man));
+  int before = tokens_.requests();
+  // Same scope again: the cached token, no new token request.
+  ASSERT_TRUE(c->PutBlob("t/one", layer.digest, layer.fd.get(), layer.data.size()));
+  EXPECT_EQ(tokens_.requests(), before);
+  // A mount asks one token for both repositories.
+  auto m = c->MountBlob("t/two", layer.digest, "t/one");
+  ASSERT_TRUE(m) << m.error().message();
+  EXPECT_TRUE(*m);
+  auto got = c->GetManifest("t/one", "v1");
+  ASSERT_TRUE(got) << got.error().message();
+  EXPECT_EQ(got->bytes, man);
+
+  // Anonymous: the token server refuses, one line naming the registry.
+  auto anon = Client::Connect(reg_.host(), NoAuthFiles());
+  ASSERT_TRUE(anon) << anon.error().message();
+  auto r = (*anon)->GetManifest("t/one", "v1");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), Errc::kUnauthorized);
+  EXPECT_NE(r.error().message().find("registry " + reg_.host()), std::string::npos);
+
+  ClientOptions wrong = NoAuthFiles();
+  wrong.credentials = Credentials{"bob", "nope"};
+  auto w = Client::Connect(reg_.host(), wrong);
+  ASSERT_TRUE(w);
+  auto login = (*w)->CheckLogin();
+  ASSERT_FALSE(login);
+  EXPECT_EQ(login.error().code(), Errc::kUnauthorized);
+  EXPECT_NE(login.error().message().find("wrong username or password"), std::string::npos)
+      << login.error().message();
+}
+
+TEST(RegistryErrors, TokenServerThatDoesNotAnswer) {
+  // A socket that accepts and never replies.
+  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(s, 4), 0);
+  ASSERT_EQ(getsockname(s, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  UniqueFd owner(s);
+  auto t = ScopedTempDir::Make("/tmp", "shale-token-test-");
+  ASSERT_TRUE(t);
+  testing::TokenServer certs;  // only for a certificate the registry accepts
+  ASSERT_EQ(certs.Start(t->path(), "x", "y"), "");
+  TestRegistry reg;
+  RegistryConfig cfg;
+  cfg.token_realm = "http://127.0.0.1:" + std::to_string(ntohs(a.sin_port)) + "/token";
+  cfg.token_cert = certs.cert_path();
+  ASSERT_EQ(reg.Start(cfg), "");
+  ClientOptions o = NoAuthFiles();
+  o.stall_timeout_s = 1;
+  o.retries = 0;
+  auto c = Client::Connect(reg.host(), o);
+  ASSERT_TRUE(c) << c.error().message();
+  auto r = (*c)->HeadBlob("x/y", Digest::Of("x"));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), Errc::kNetwork);
+  EXPECT_NE(r.error().message().find("did not answer"), std::string::npos) << r.error().message();
 }
 
 TEST(IsLoopback, Forms) {

@@ -21,6 +21,8 @@ namespace shale::registry::testing {
 struct RegistryConfig {
   bool tls = false;
   std::string user, password;  // htpasswd auth if user is set
+  // Token auth instead: the token server's realm and the certificate its JWTs carry.
+  std::string token_realm, token_cert;
 };
 
 class TestRegistry {
@@ -54,6 +56,10 @@ class TestRegistry {
       if (system(cmd.c_str()) != 0) return "htpasswd failed";
       yml += "auth:\n  htpasswd:\n    realm: shale-test\n    path: " + d + "/htpasswd\n";
     }
+    if (!cfg.token_realm.empty())
+      yml += "auth:\n  token:\n    realm: " + cfg.token_realm +
+             "\n    service: shale-test-registry\n    issuer: shale-test-issuer\n"
+             "    rootcertbundle: " + cfg.token_cert + "\n";
     std::ofstream(d + "/config.yml") << yml;
     std::string log = d + "/registry.log";
     pid_ = fork();
@@ -88,6 +94,7 @@ class TestRegistry {
   int port() const { return port_; }
 
   const std::string& host() const { return host_; }
+  const std::string& dir() const { return dir_.path(); }
   const std::string& certs_dir() const { return certs_dir_; }
   std::string storage() const { return dir_.path() + "/data/docker/registry/v2"; }
   std::string log_path() const { return dir_.path() + "/registry.log"; }
