@@ -308,3 +308,20 @@ image_id() { shale inspect -f '{{.Id}}' "$1"; }
   [ "$status" -eq 0 ]
   [ "$(image_id "$REG/m/bb:multi")" = "$(image_id busybox)" ]
 }
+
+@test "run --pull missing pulls an image that is not local; --pull never does not" {
+  start_registry
+  shale tag busybox "$REG/r/bb:1"
+  shale push -q "$REG/r/bb:1" >/dev/null
+  shale rmi "$REG/r/bb:1" >/dev/null
+  run shale run --rm --pull never "$REG/r/bb:1" true
+  [ "$status" -eq 125 ]
+  run shale run --rm "$REG/r/bb:1" echo ran
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"Unable to find image '$REG/r/bb:1' locally"* ]]
+  [[ "$output" == *"ran"* ]]
+  run shale create --pull always --name pc "$REG/r/bb:1" true
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"Digest: sha256:"* ]]
+  shale rm pc >/dev/null
+}
