@@ -23,7 +23,7 @@ hyperfine --runs "${RUNS:-5}" --export-markdown "$M/pull.md" \
   --prepare "rm -rf $M/sr" "$SHALE --root $M/sr pull -q $REG/bench/minbase:1" \
   --prepare "$M/podman.sh rmi -af >/dev/null 2>&1 || true" \
   "$M/podman.sh pull -q --tls-verify=false $REG/bench/minbase:1" \
-  --prepare "rm -rf $M/sk" \
+  --prepare "awk -v r=$M/sk 'index(\$5, r) == 1 { print \$5 }' /proc/self/mountinfo | sort -r | xargs -r umount -l; rm -rf $M/sk" \
   "skopeo copy -q --src-tls-verify=false docker://$REG/bench/minbase:1 ${SK}bench/minbase:1"
 cat "$M/pull.md"
 # All layers present: one manifest request, no blob transfer.
