@@ -24,5 +24,5 @@ hyperfine --runs "${RUNS:-5}" --export-markdown "$M/push.md" \
   --prepare "$wipe_reg" \
   "$M/podman.sh push -q --tls-verify=false minbase:latest docker://$REG/p/minbase:1" \
   --prepare "$wipe_reg" \
-  "skopeo copy -q --dest-tls-verify=false ${SK}minbase:latest docker://$REG/k/minbase:1"
+  "skopeo copy -q --dest-tls-verify=false ${SK}localhost/minbase:latest docker://$REG/k/minbase:1"
 cat "$M/push.md"
