@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 
+#include "registry/test_hostile_server.h"
 #include "registry/test_registry.h"
 #include "registry/test_token_server.h"
 #include "util/fs.h"
@@ -338,6 +339,40 @@ TEST(RegistryErrors, TokenServerThatDoesNotAnswer) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code(), Errc::kNetwork);
   EXPECT_NE(r.error().message().find("did not answer"), std::string::npos) << r.error().message();
+}
+
+TEST(RegistryErrors, HostileAnswersAreRefusedWithOneLine) {
+  int port = 0;
+  {
+    TestRegistry probe;  // a free port
+    ASSERT_EQ(probe.Start({}), "");
+    port = probe.port();
+  }
+  testing::HostileServer srv;
+  ASSERT_EQ(srv.Start(port), "");
+  auto c = std::move(*Client::Connect(srv.host(), NoAuthFiles()));
+  struct Case {
+    const char* tag;
+    Errc code;
+    const char* says;
+  } cases[] = {
+      {"schema1", Errc::kUnsupported, "schema 1"},
+      {"weird", Errc::kUnsupported, "unsupported media type \"application/vnd.example.thing+json\""},
+      {"huge", Errc::kInvalidArgument, "larger than the 4 MiB limit"},
+  };
+  for (const auto& k : cases) {
+    auto r = c->GetManifest("x/y", k.tag);
+    ASSERT_FALSE(r) << k.tag;
+    EXPECT_EQ(r.error().code(), k.code) << k.tag << ": " << r.error().message();
+    EXPECT_NE(r.error().message().find(k.says), std::string::npos) << r.error().message();
+    EXPECT_NE(r.error().message().find("registry " + srv.host()), std::string::npos);
+  }
+  auto loop = c->GetBlob("x/y", Digest::Of("x"), -1, [](std::string_view) -> Result<void> {
+    return Ok();
+  });
+  ASSERT_FALSE(loop);
+  EXPECT_NE(loop.error().message().find("redirect loop"), std::string::npos)
+      << loop.error().message();
 }
 
 TEST(IsLoopback, Forms) {
