@@ -273,6 +273,9 @@ Result<void> Client::Ping() {
     req.url = Url("/v2/");
     resp = SendOnce(req, &code);
   }
+  if (!resp && !plain_ok && code == CURLE_SSL_CONNECT_ERROR)
+    return Fail(Errc::kNetwork, "TLS handshake failed (" + resp.error().message() +
+                                    "); if the registry speaks plain HTTP, use --tls-verify=false");
   if (!resp) return std::move(resp).error();
   if (resp->status == 200 || resp->status == 401) {
     if (resp->status == 401) {
