@@ -65,8 +65,9 @@ class TestRegistry {
     pid_ = fork();
     if (pid_ < 0) return "fork failed";
     if (pid_ == 0) {
-      freopen(log.c_str(), "w", stderr);
-      freopen(log.c_str(), "a", stdout);
+      // One open file for both streams: separate offsets would overwrite each other.
+      if (!freopen(log.c_str(), "w", stdout)) _exit(127);
+      dup2(STDOUT_FILENO, STDERR_FILENO);
       execlp("docker-registry", "docker-registry", "serve", (d + "/config.yml").c_str(),
              static_cast<char*>(nullptr));
       _exit(127);
