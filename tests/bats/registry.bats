@@ -62,7 +62,26 @@ setup() {
 }
 teardown() {
   stop_registry
+  if [ -d "$BATS_TEST_TMPDIR/podman" ]; then
+    podman_ system reset -f >/dev/null 2>&1 || true
+    awk -v r="$BATS_TEST_TMPDIR/podman" 'index($5, r) == 1 { print $5 }' /proc/self/mountinfo |
+      sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  fi
   common_teardown
+}
+
+# A private podman (own root, runc, ulimits this machine allows; as in interop.bats).
+podman_() {
+  local d="$BATS_TEST_TMPDIR/podman"
+  mkdir -p "$d"
+  [ -f "$d/containers.conf" ] || cat >"$d/containers.conf" <<'CONF'
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+[engine]
+runtime = "runc"
+CONF
+  CONTAINERS_CONF="$d/containers.conf" podman --root "$d/storage" --runroot "$d/run" \
+    --storage-driver overlay "$@"
 }
 
 image_id() { shale inspect -f '{{.Id}}' "$1"; }
@@ -324,4 +343,29 @@ image_id() { shale inspect -f '{{.Id}}' "$1"; }
   [ "$status" -eq 0 ]
   [[ "$output" == *"Digest: sha256:"* ]]
   shale rm pc >/dev/null
+}
+
+@test "interop: podman pulls and runs what shale pushed; shale pulls what podman pushed" {
+  command -v podman >/dev/null || skip "podman is not installed"
+  start_registry
+  shale run --name c1 busybox sh -c 'echo from-shale > /who.txt'
+  shale commit -c 'CMD ["cat", "/who.txt"]' c1 busybox:who >/dev/null
+  shale rm c1 >/dev/null
+  shale tag busybox:who "$REG/pm/who:1"
+  shale push -q "$REG/pm/who:1" >/dev/null
+  run podman_ pull -q --tls-verify=false "$REG/pm/who:1"
+  [ "$status" -eq 0 ]
+  run podman_ run --rm --net=none "$REG/pm/who:1"
+  [ "$status" -eq 0 ]
+  [ "$output" = from-shale ]
+  [ "$(podman_ image inspect -f '{{json .RootFS.Layers}}' "$REG/pm/who:1" | jq -c .)" = \
+    "$(shale inspect -f '{{json .RootFS.Layers}}' "$REG/pm/who:1" | jq -c .)" ]
+  podman_ tag "$REG/pm/who:1" "$REG/pm/back:1"
+  podman_ push -q --tls-verify=false "$REG/pm/back:1"
+  run shale pull "$REG/pm/back:1"
+  [ "$status" -eq 0 ]
+  [ "$(shale inspect -f '{{json .RootFS.Layers}}' "$REG/pm/back:1")" = \
+    "$(shale inspect -f '{{json .RootFS.Layers}}' busybox:who)" ]
+  run shale run --rm "$REG/pm/back:1"
+  [ "$output" = from-shale ]
 }
