@@ -138,11 +138,12 @@ Result<PushResult> StoreImpl::Push(std::string_view ref_text, const PushOptions&
     }
     if (b.desc.digest.empty()) {
       // Compress once: the layer's tar (from tar-split + diff/) through gzip into tmp/.
-      ScopedTempDir tmp = TRY(ScopedTempDir::Make(tmp_dir(), "push-"));
-      std::string out_path = tmp.path() + "/blob";
-      int ofd = ::open(out_path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-      if (ofd < 0) return Error::FromErrno(errno, "open " + out_path);
-      UniqueFd out(ofd);
+      // A content-store blob being written (tmp/blob-*, a prefix store recovery collects);
+      // gzip writes through its fd and hashes the output itself, so it is Adopt()ed, not
+      // Commit()ed (the writer's destructor then finds its temp name gone).
+      store::BlobWriter w = TRY(content_.Writer());
+      std::string out_path = w.temp_path();
+      int ofd = w.fd();
       int p[2];
       if (::pipe2(p, O_CLOEXEC) != 0) return Error::FromErrno(errno, "pipe");
       UniqueFd rd(p[0]), wr(p[1]);
@@ -164,7 +165,7 @@ Result<PushResult> StoreImpl::Push(std::string_view ref_text, const PushOptions&
         wr.reset();
       });
       Digest uncompressed;
-      auto gz = layer::GzipCompress(rd.get(), out.get(), &uncompressed);
+      auto gz = layer::GzipCompress(rd.get(), ofd, &uncompressed);
       if (!gz) {
         char buf[65536];
         while (::read(rd.get(), buf, sizeof buf) > 0) {}
@@ -176,7 +177,6 @@ Result<PushResult> StoreImpl::Push(std::string_view ref_text, const PushOptions&
         return Error(Errc::kCorrupt, "layer " + rec.diff_id.str() +
                                          ": its files now pack as " + uncompressed.str() +
                                          " (the layer's original bytes were not kept)");
-      if (::fdatasync(out.get()) != 0) return Error::FromErrno(errno, "fsync " + out_path);
       TRY(content_.Adopt(out_path, digest));
       b.desc.digest = digest;
       b.desc.media_type = std::string(oci::kMediaTypeOciLayerGzip);
