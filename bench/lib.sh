@@ -35,13 +35,23 @@ bench_cleanup() {
   rm -f "$(bench_loop_img)"
 }
 
+# The Debian mirror this machine's apt uses (deb822 .sources or the one-line format): the
+# first archive URI that is not the security archive. Never written into the repo.
+apt_mirror() {
+  local uri
+  uri=$(awk '/^URIs:/ { for (i = 2; i <= NF; i++) print $i } $1 == "deb" { print ($2 ~ /^\[/ ? $3 : $2) }' \
+    /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null | grep -v -- '-security' | head -1)
+  [ -n "$uri" ] || { echo "bench: no Debian mirror in apt's sources" >&2; return 1; }
+  echo "$uri"
+}
+
 # The large image's rootfs: debootstrap --variant=minbase bookworm (~6,700 files), made once.
 bench_debootstrap_rootfs() {
   local dir="$BENCH_CACHE/rootfs"
   if [ ! -x "$dir/bin/bash" ]; then
     need_pkg debootstrap debootstrap
     rm -rf "$dir"
-    debootstrap --variant=minbase bookworm "$dir" http://deb.debian.org/debian >&2
+    debootstrap --variant=minbase bookworm "$dir" "$(apt_mirror)" >&2
     rm -rf "$dir"/var/cache/apt/archives/*.deb
   fi
   echo "$dir"

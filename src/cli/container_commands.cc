@@ -402,6 +402,12 @@ void AddInspect(CLI::App& app, Context& ctx) {
           out.push_back(std::move(*j));
           continue;
         }
+        // A prefix that matches several containers is ambiguous, not absent: say so rather
+        // than fall through to an image that happens to match too.
+        if (id.error().code() != Errc::kNotFound) {
+          rc = Fail("inspect " + ref, std::move(id).error());
+          continue;
+        }
         auto img = (*mgr)->images().Resolve(ref);
         if (img) {
           auto j = (*mgr)->images().InspectJson(*img);
@@ -410,6 +416,10 @@ void AddInspect(CLI::App& app, Context& ctx) {
             continue;
           }
           out.push_back(std::move(*j));
+          continue;
+        }
+        if (img.error().code() != Errc::kNotFound) {
+          rc = Fail("inspect " + ref, std::move(img).error());
           continue;
         }
         rc = Fail("", Error(Errc::kNotFound, "No such object: " + ref));

@@ -1,6 +1,7 @@
 // Image verbs: import, load, save, images, tag, rmi, history, mount, umount.
 // Each parses, calls image::ImageStore, prints. Errors: "shale: <verb> <object>: <reason>".
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -61,6 +62,21 @@ std::string DockerTime(int64_t unix_seconds) {
 
 int Fail(std::string_view context, Error e) { return ReportError(std::move(e).Wrap(context)); }
 
+// A pipe on stdin may be fed by another shale command on this store (`shale save i |
+// shale load`, `shale export c | shale import - x`) that holds the store lock until its
+// output is read: taking the lock first would deadlock, and holding it while a slow pipe
+// trickles in would block every other command. So a non-file input is read to its end into
+// an anonymous file in the store's tmp/ first, and the lock is taken only for the commit.
+Result<void> SpoolStdinIfStream(const ImageStore& store) {
+  struct stat st;
+  if (::fstat(STDIN_FILENO, &st) != 0) return Error::FromErrno(errno, "fstat stdin");
+  if (S_ISREG(st.st_mode)) return Ok();
+  UniqueFd spool = TRY(SpoolToAnonymousFile(STDIN_FILENO, store.root() + "/tmp", "spool-",
+                                            "stdin"));
+  if (::dup2(spool.get(), STDIN_FILENO) < 0) return Error::FromErrno(errno, "dup2 spool");
+  return Ok();
+}
+
 void AddImport(CLI::App& app, Context& ctx) {
   struct Opts {
     std::string source, tag, message;
@@ -77,6 +93,8 @@ void AddImport(CLI::App& app, Context& ctx) {
       std::string what = "import " + o->source;
       auto store = OpenStore(ctx);
       if (!store) return Fail(what, std::move(store).error());
+      if (o->source == "-")
+        if (auto r = SpoolStdinIfStream(**store); !r) return Fail(what, std::move(r).error());
       auto lock = (*store)->Lock(FileLock::Mode::kExclusive);
       if (!lock) return Fail(what, std::move(lock).error());
       image::ImportOptions io{o->tag, o->changes, o->message};
@@ -116,6 +134,8 @@ void AddLoad(CLI::App& app, Context& ctx) {
       }
       auto store = OpenStore(ctx);
       if (!store) return Fail(what, std::move(store).error());
+      if (fd == STDIN_FILENO)
+        if (auto r = SpoolStdinIfStream(**store); !r) return Fail(what, std::move(r).error());
       auto lock = (*store)->Lock(FileLock::Mode::kExclusive);
       if (!lock) return Fail(what, std::move(lock).error());
       auto res = (*store)->Load(fd, name);

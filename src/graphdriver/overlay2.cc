@@ -369,7 +369,11 @@ Result<std::unique_ptr<GraphDriver>> NewOverlay2(const std::string& root) {
   if (!OverlayAvailable())
     return Error(Errc::kUnsupported,
                  what + ": the kernel has no overlay file system (try `modprobe overlay`)");
-  TRY(MakeDirsAbs(root, 0701).Wrap(what));
+  // 0700, and made so on every open: overlay's upperdir=/lowerdir= paths are published in
+  // /proc/*/mountinfo, and another user must not reach a setuid file of a layer through
+  // them (CVE-2021-41091; Docker made overlay2/ 0710 for the same reason).
+  TRY(MakeDirsAbs(root, 0700).Wrap(what));
+  if (chmod(root.c_str(), 0700) != 0) return Error::FromErrno(errno, what + ": chmod 0700");
   char* real = realpath(root.c_str(), nullptr);
   if (!real) return Error::FromErrno(errno, what + ": realpath");
   std::string abs(real);

@@ -1,7 +1,7 @@
 // docker commit: the container's upper dir becomes one new layer on top of its image.
 // The upper dir is packed once (its sha256 is the diffID; the store keeps the tar as a
-// tar-split, not as a second copy) and copied into the new driver layer: nothing is
-// re-extracted and nothing below the upper dir is read, so the cost grows with the change,
+// tar-split, not as a second copy) and copied into the new driver layer from the same reads
+// (layer::WriteDiffAndCopy): nothing is re-extracted and nothing below the upper dir is read, so the cost grows with the change,
 // never with the image.
 #include <fcntl.h>
 #include <unistd.h>
@@ -23,20 +23,26 @@ Result<Image> StoreImpl::Commit(const Image& base, const std::string& upper_laye
   int fd = ::open(tar_path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return Error::FromErrno(errno, "open " + tar_path);
   UniqueFd tar(fd);
+  // The tar and the new layer's files come from one read of the upper dir: a running
+  // container (commit -p false) may change a file at any time, and a second pass would make
+  // a layer whose files differ from its tar (an image that loads but cannot be saved).
+  Unpacked u;
+  u.cache_id = RandomHexId();
+  TRY(txn.NoteDriverLayer(u.cache_id));
+  TRY(driver_->Create(u.cache_id, base.top_layer_id, graph::LayerKind::kImage));
+  Dir diff = TRY(driver_->OpenDiffDir(u.cache_id));
   layer::WriteOptions wo;
   wo.clamp_mtime = opts.clamp_mtime;
-  layer::WriteResult wr = TRY(layer::WriteDiff(upper, tar.get(), wo).Wrap("pack upper dir"));
+  layer::WriteResult wr =
+      TRY(layer::WriteDiffAndCopy(upper, tar.get(), diff, wo).Wrap("pack upper dir"));
   tar.reset();
 
   Digest parent_chain = base.chain_ids.empty() ? Digest() : base.chain_ids.back();
   Digest chain = parent_chain.empty() ? wr.diff_id : ChainId(parent_chain, wr.diff_id);
-  if (!layers_.Has(chain)) {
-    Unpacked u;
-    u.cache_id = RandomHexId();
-    TRY(txn.NoteDriverLayer(u.cache_id));
-    TRY(driver_->Create(u.cache_id, base.top_layer_id, graph::LayerKind::kImage));
-    Dir diff = TRY(driver_->OpenDiffDir(u.cache_id));
-    TRY(layer::CopyDiff(upper, diff).Wrap("copy upper dir"));
+  if (layers_.Has(chain)) {
+    // The same change was committed before: its layer serves, the copy goes.
+    TRY(driver_->Remove(u.cache_id).Wrap("commit"));
+  } else {
     // The layer's files are durable before any record names them (load does the same
     // through layer::Apply's syncfs).
     TRY(SyncFsPath(driver_->DiffPath(u.cache_id)).Wrap("commit"));

@@ -10,6 +10,7 @@
 
 #include "image/store_impl.h"
 #include "oci/reference.h"
+#include "store/store_root.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/strings.h"
@@ -24,8 +25,22 @@ Result<std::unique_ptr<ImageStore>> ImageStore::Open(const std::string& root) {
 
 Result<std::string> NormalizeTag(std::string_view ref) {
   oci::Reference r = TRY(oci::ParseReference(ref));
+  // docker: a tag names a repository and a tag, never a digest (dropping it silently would
+  // make "a:b@sha256:..." point at another image than the digest says).
+  if (!r.digest.empty())
+    return Error(Errc::kInvalidArgument,
+                 "tag " + std::string(ref) + ": refusing to create a tag with a digest reference");
   if (r.tag.empty()) return Error(Errc::kInvalidArgument, "tag " + std::string(ref) +
                                                               ": a digest cannot be used as a tag");
+  // docker's NameTotalLengthMax: the repository name as written, without the tag.
+  std::string_view name = ref;
+  size_t slash = name.rfind('/'), colon = name.rfind(':');
+  if (colon != std::string_view::npos && (slash == std::string_view::npos || colon > slash))
+    name = name.substr(0, colon);
+  if (name.size() > 255)
+    return Error(Errc::kInvalidArgument,
+                 "tag " + std::string(ref.substr(0, 40)) + "...: repository name must not be "
+                 "more than 255 characters (it has " + std::to_string(name.size()) + ")");
   return r.FamiliarName() + ":" + r.tag;
 }
 
@@ -124,7 +139,7 @@ void Txn::Rollback() {
 
 Result<void> StoreImpl::Init(const std::string& root) {
   root_ = root;
-  TRY(MakeDirsAbs(root_, 0711));
+  TRY(store::PrepareRoot(root_));
   content_ = TRY(store::ContentStore::Open(root_));
   layers_ = TRY(store::LayerStore::Open(root_ + "/image/overlay2/layerdb", tmp_dir()));
   imagedb_ = TRY(store::ImageDb::Open(root_ + "/image/overlay2/imagedb"));
@@ -132,7 +147,7 @@ Result<void> StoreImpl::Init(const std::string& root) {
   // Stale tmp/ entries are only removed when nobody else holds the lock: a live writer
   // holds it exclusively for as long as its tmp/ entries exist.
   auto names = ListDir(tmp_dir());
-  if (names && !names->empty()) {
+  if (names && std::any_of(names->begin(), names->end(), store::IsStagingName)) {
     auto lock = FileLock::TryAcquire(root_ + "/shale.lock", FileLock::Mode::kExclusive);
     if (lock) Recover();
   }
@@ -159,6 +174,12 @@ void StoreImpl::Recover() {
         c = rec->parent;
       }
   for (const auto& n : *names) {
+    // Only what shale made: anything else in tmp/ is left alone (and said).
+    if (!store::IsStagingName(n)) {
+      LogWarn("store " + root_ + ": leaving " + tmp_dir() + "/" + n +
+              " alone: shale did not make it");
+      continue;
+    }
     std::string dir = tmp_dir() + "/" + n;
     auto journal = ReadFile(dir + "/journal");
     if (journal) {

@@ -1,7 +1,12 @@
 // docker load: docker-archive (docker save, podman save) and OCI image-layout archives.
 //
 // The outer archive is read with libarchive as a stream and never extracted as a whole.
-// Metadata (manifest.json, index.json, configs, manifests: small entries) is kept in memory.
+// Metadata is kept in memory, within a fixed budget whatever the archive holds: the top-level
+// manifest.json, index.json and oci-layout, and small entries (configs, manifests, small
+// layers) while they fit in kMemoryBudget. Past it, small entries are handled like large
+// ones (below); one that turns out to be a config or manifest is then read when needed
+// (from its spooled copy, or by one more pass over a file), at most kMaxJsonEntry each and
+// kMaxMetadata in all.
 // Layer entries are handled by where the input allows:
 //  * a regular file: pass 1 reads headers and small entries and seeks over the layer data;
 //    pass 2 streams each needed layer entry straight into extraction (tee'd into the kept
@@ -34,8 +39,19 @@ namespace {
 
 using ArchiveReader = std::unique_ptr<struct archive, FnDeleter<archive_read_free>>;
 
-constexpr int64_t kSmallEntry = 1 << 20;      // kept in memory
+constexpr int64_t kSmallEntry = 1 << 20;      // kept in memory while the budget lasts
 constexpr int64_t kMaxJsonEntry = 64 << 20;   // manifest.json & co.
+// All small entries held in memory at once during pass 1 (a 2 MB .tar.gz can hold 2000
+// entries of 1 MiB of zeros: they must not all stay in memory).
+constexpr int64_t kMemoryBudget = 32 << 20;
+// Configs and manifests the archive's images need, in all.
+constexpr int64_t kMaxMetadata = 256 << 20;
+// Regular-file entries of one archive (each costs a name in memory).
+constexpr size_t kMaxEntries = 1 << 20;
+
+bool TopLevelMetadata(const std::string& n) {
+  return n == "manifest.json" || n == "index.json" || n == "oci-layout" || n == "repositories";
+}
 
 std::string CleanName(std::string_view n) {
   while (n.size() >= 2 && n.substr(0, 2) == "./") n.remove_prefix(2);
@@ -89,6 +105,7 @@ Result<std::string> ReadEntry(archive* a, const std::string& what) {
 
 struct Entry {
   int64_t size = 0;
+  int64_t ordinal = 0;  // its place among the archive's headers (duplicate names)
   bool in_memory = false;
   std::string data;
   std::string spool;  // path of a spooled copy (pipe input)
@@ -138,11 +155,12 @@ Result<LoadResult> StoreImpl::Load(int fd, const std::string& name) {
   // ---- pass 1: headers, small entries; large ones skipped (file) or spooled (pipe).
   std::map<std::string, Entry> entries;
   std::map<std::string, std::string> aliases;  // symlink/hardlink entry -> target entry
+  int64_t in_memory = 0;                         // bytes of entries' data held now
   {
     ArchiveReader a = TRY(OpenReader(fd, name));
     archive_entry* e;
     int spool_n = 0;
-    for (;;) {
+    for (int64_t ordinal = 0;; ++ordinal) {
       int r = archive_read_next_header(a.get(), &e);
       if (r == ARCHIVE_EOF) break;
       if (r < ARCHIVE_WARN) return ArchiveError(a.get(), "read " + name);
@@ -157,12 +175,24 @@ Result<LoadResult> StoreImpl::Load(int fd, const std::string& name) {
         continue;
       }
       if (archive_entry_filetype(e) != AE_IFREG) continue;
+      if (entries.size() >= kMaxEntries && !entries.count(n))
+        return Error(Errc::kInvalidArgument, name + ": more than " +
+                                                 std::to_string(kMaxEntries) +
+                                                 " files in the archive; not an image archive");
+      // A later entry of the same name replaces an earlier one (as tar -x would).
+      if (auto old = entries.find(n); old != entries.end() && old->second.in_memory) {
+        in_memory -= static_cast<int64_t>(old->second.data.size());
+        entries.erase(old);
+      }
       Entry ent;
       ent.size = archive_entry_size(e);
-      bool json = EndsWith(n, ".json") || n == "repositories" || n == "oci-layout";
-      if (ent.size <= kSmallEntry || (json && ent.size <= kMaxJsonEntry)) {
+      ent.ordinal = ordinal;
+      bool top = TopLevelMetadata(n) && ent.size <= kMaxJsonEntry;
+      bool json = EndsWith(n, ".json");  // docker-archive configs, which can be large
+      if (top || ((ent.size <= kSmallEntry || json) && in_memory + ent.size <= kMemoryBudget)) {
         ent.data = TRY(ReadEntry(a.get(), "read " + name + " entry " + n));
         ent.in_memory = true;
+        if (!top) in_memory += static_cast<int64_t>(ent.data.size());
       } else if (!seekable) {
         ent.spool = txn.dir() + "/spool-" + std::to_string(spool_n++);
         int sfd = ::open(ent.spool.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -189,13 +219,38 @@ Result<LoadResult> StoreImpl::Load(int fd, const std::string& name) {
     for (int i = 0; i < 16 && aliases.count(n); ++i) n = aliases[n];
     return n;
   };
+  int64_t metadata = 0;  // bytes of configs and manifests read so far
+  // An entry not kept in memory in pass 1, read now: from its spooled copy, or by reading
+  // the (seekable) archive again up to it.
+  auto fetch = [&](const std::string& n, const Entry& ent) -> Result<std::string> {
+    if (!ent.spool.empty()) return ReadFile(ent.spool);
+    if (::lseek(fd, start, SEEK_SET) < 0) return Error::FromErrno(errno, "lseek " + name);
+    ArchiveReader a = TRY(OpenReader(fd, name));
+    archive_entry* e;
+    for (int64_t ordinal = 0;; ++ordinal) {
+      int r = archive_read_next_header(a.get(), &e);
+      if (r == ARCHIVE_EOF) break;
+      if (r < ARCHIVE_WARN) return ArchiveError(a.get(), "read " + name);
+      if (ordinal == ent.ordinal) return ReadEntry(a.get(), "read " + name + " entry " + n);
+    }
+    return Error(Errc::kCorrupt, name + ": entry " + n + " is gone from the archive");
+  };
   auto small = [&](const std::string& n, const std::string& what) -> Result<std::string> {
     auto it = entries.find(resolve(n));
     if (it == entries.end())
       return Error(Errc::kCorrupt, name + ": " + what + " " + n + " is missing from the archive");
-    if (!it->second.in_memory)
-      return Error(Errc::kUnsupported, name + ": " + what + " " + n + " is too large");
-    return it->second.data;
+    const Entry& ent = it->second;
+    if (ent.size > kMaxJsonEntry)
+      return Error(Errc::kUnsupported, name + ": " + what + " " + n + " is too large (" +
+                                           std::to_string(ent.size) + " bytes, at most " +
+                                           std::to_string(kMaxJsonEntry) + ")");
+    metadata += ent.size;
+    if (metadata > kMaxMetadata)
+      return Error(Errc::kUnsupported, name + ": the configs and manifests of its images " +
+                                           "exceed " + std::to_string(kMaxMetadata >> 20) +
+                                           " MiB in all");
+    if (ent.in_memory) return ent.data;
+    return fetch(it->first, ent);
   };
 
   // ---- the images the archive describes.

@@ -151,7 +151,7 @@ Result<void> StoreImpl::Save(const std::vector<std::string>& refs, ArchiveFormat
   auto write_layer_tar = [&](const store::LayerRecord& rec, const std::string& entry,
                              int64_t mtime) -> Result<void> {
     std::string what = "layer " + rec.diff_id.str();
-    if (rec.has_tar_split && rec.tar_size > 0) {
+    if (rec.has_tar_split) {  // also for an empty (0-byte) layer
       // Rebuilt from the tar-split and diff/; Reassemble checks size and diffID.
       std::string sp = layers_.TarSplitPath(rec.chain_id);
       int sfd = ::open(sp.c_str(), O_RDONLY | O_CLOEXEC);

@@ -38,6 +38,8 @@ namespace {
 
 constexpr size_t kBufSize = 1 << 20;
 constexpr int kRingSize = 8;
+constexpr la_int64_t kMaxId = 0x7fffffff;
+constexpr std::string_view kWhiteoutMeta = ".wh..wh.";
 
 // Bounded hand-off of filled buffers from the decoding thread to the extracting thread.
 class Ring {
@@ -161,6 +163,14 @@ class Extractor {
     }
     // Everything after the last entry's payload is raw: end blocks, padding, trailing bytes.
     if (split_ && cur_ >= 0) TRY(EmitRaw(cb1_));
+    // A tar with one end block or none: libarchive asked for more input and got the end, so
+    // the last buffer went back to the ring and its unclassified bytes (padding, the end
+    // block) are all in pending_.
+    if (split_ && cur_ < 0 && !pending_.empty()) {
+      AppendRaw(pending_.data(), pending_.size());
+      done_ += static_cast<int64_t>(pending_.size());
+      pending_.clear();
+    }
     // Drain what is left (tar end blocks, padding): the hashing side needs all of it.
     Drain();
     if (producer_failed_) return Error(Errc::kIo, "layer input failed");
@@ -318,7 +328,7 @@ class Extractor {
     for (const auto& p : doomed) {
       size_t k = refs_[p];
       SplitRec& rec = recs_[k];
-      long fd = Openat2(root_.fd(), p.c_str(), O_RDONLY | O_NOFOLLOW, kBeneath);
+      long fd = internal::OpenBeneath(root_.fd(), p, O_RDONLY | O_NOFOLLOW, kBeneath);
       if (fd < 0) return Error::FromErrno(errno, "tar-split: reopen \"" + p + "\"");
       UniqueFd owner(static_cast<int>(fd));
       size_t off = arena_.size();
@@ -429,6 +439,15 @@ class Extractor {
     name_ = raw;
     TRY(Clean(raw, &comps_));
     if (comps_.empty()) return Ok();  // the root itself: its metadata is the store's
+    TRY(CheckNames());
+    // Ids are kept as the kernel's 32-bit uid_t: a larger one would wrap (2^32 is root),
+    // and like runc we take only 0..2^31-1.
+    if (archive_entry_uid(e) < 0 || archive_entry_uid(e) > kMaxId)
+      return Refuse(name_, "owner uid " + std::to_string(archive_entry_uid(e)) +
+                               " is outside 0.." + std::to_string(kMaxId));
+    if (archive_entry_gid(e) < 0 || archive_entry_gid(e) > kMaxId)
+      return Refuse(name_, "owner gid " + std::to_string(archive_entry_gid(e)) +
+                               " is outside 0.." + std::to_string(kMaxId));
     int pfd = TRY(Parent(name_, comps_));
     leaf_.assign(comps_.back());
     const char* leaf = leaf_.c_str();
@@ -519,6 +538,21 @@ class Extractor {
       default:
         return Ok();  // sockets and unknown types are not kept in layers
     }
+  }
+
+  // Whiteout names mean something only as the leaf: ".wh.NAME" deletes NAME, ".wh..wh..opq"
+  // makes its directory opaque. Any other ".wh..wh." name (overlay's reserved space) and a
+  // directory named like a whiteout would be taken literally, which no other engine does.
+  Result<void> CheckNames() {
+    for (size_t i = 0; i + 1 < comps_.size(); i++)
+      if (comps_[i].substr(0, kWhiteoutPrefix.size()) == kWhiteoutPrefix)
+        return Refuse(name_, "parent directory \"" + std::string(comps_[i]) +
+                                 "\" has a whiteout name (.wh.)");
+    std::string_view leaf = comps_.back();
+    if (leaf.substr(0, kWhiteoutMeta.size()) == kWhiteoutMeta && leaf != kOpaqueMarker)
+      return Refuse(name_, "unknown whiteout name \"" + std::string(leaf) +
+                               "\" (only .wh..wh..opq is defined)");
+    return Ok();
   }
 
   std::string JoinComps() const {
@@ -627,7 +661,7 @@ class Extractor {
     UniqueFd tpfd;
     int tfd = root_.fd();
     if (!tparent.empty()) {
-      long r = Openat2(root_.fd(), tparent.c_str(), O_PATH | O_DIRECTORY, kBeneath);
+      long r = internal::OpenBeneath(root_.fd(), tparent, O_PATH | O_DIRECTORY, kBeneath);
       if (r < 0) {
         if (errno == ELOOP || errno == EXDEV)
           return Refuse(name_, "hardlink target \"" + tname + "\" goes through a symlink");
@@ -703,7 +737,8 @@ class Extractor {
     std::stable_sort(dir_times_.begin(), dir_times_.end(),
                      [](const DirTime& a, const DirTime& b) { return a.depth > b.depth; });
     for (auto& dt : dir_times_) {
-      long fd = Openat2(root_.fd(), dt.path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW, kBeneath);
+      long fd = internal::OpenBeneath(root_.fd(), dt.path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW,
+                                      kBeneath);
       if (fd < 0) continue;  // removed or replaced later in the layer
       UniqueFd owner(static_cast<int>(fd));
       if (futimens(owner.get(), dt.times) != 0)
@@ -774,6 +809,15 @@ Result<void> Extractor::WriteSplit(int fd, const Digest& diff_id, int64_t size) 
       if (end == ZSTD_e_end ? r == 0 : ib.pos == ib.size) return Ok();
     }
   };
+  // Every byte of the tar is in a record, or save could not give the layer back: refuse it
+  // here, at load, rather than keep a layer that cannot be saved.
+  int64_t covered = 0;
+  for (const auto& r : recs_) covered += r.len;
+  if (covered != size)
+    return Error(Errc::kUnsupported,
+                 "layer tar: its tar-split keeps " + std::to_string(covered) + " of its " +
+                     std::to_string(size) +
+                     " bytes, so save could not give it back; refusing the layer");
   std::string head(internal::kSplitMagic);
   for (const auto& r : recs_) {
     if (r.file) {

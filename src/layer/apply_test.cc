@@ -353,6 +353,80 @@ TEST(Apply, RefusesHostileArchives) {
   }
 }
 
+// Issue 7 item 12: whiteout names that would be taken literally. Item 3: owners that would
+// wrap to root. Each is refused naming the entry and the reason, nothing is made for it.
+TEST(Apply, RefusesUnknownWhiteoutNamesWhiteoutParentsAndIdsPast2To31) {
+  auto with_ids = [](const std::string& name, la_int64_t uid, la_int64_t gid) {
+    std::string out;
+    archive* a = archive_write_new();
+    archive_write_set_format_pax_restricted(a);
+    archive_write_open(
+        a, &out, nullptr,
+        [](archive*, void* ctx, const void* buf, size_t n) -> la_ssize_t {
+          static_cast<std::string*>(ctx)->append(static_cast<const char*>(buf), n);
+          return static_cast<la_ssize_t>(n);
+        },
+        nullptr);
+    archive_entry* e = archive_entry_new();
+    archive_entry_set_pathname(e, name.c_str());
+    archive_entry_set_filetype(e, AE_IFREG);
+    archive_entry_set_perm(e, 04755);
+    archive_entry_set_uid(e, uid);
+    archive_entry_set_gid(e, gid);
+    archive_entry_set_size(e, 1);
+    EXPECT_EQ(archive_write_header(a, e), ARCHIVE_OK) << archive_error_string(a);
+    archive_write_data(a, "x", 1);
+    archive_entry_free(e);
+    archive_write_close(a);
+    archive_write_free(a);
+    return out;
+  };
+  struct Case {
+    const char* label;
+    std::string tar;
+    const char* entry;
+    const char* why;
+  };
+  std::vector<Case> cases = {
+      {"unknown .wh..wh. name", MakeTar({DirEntry("d"), File("d/.wh..wh.x", "")}),
+       "d/.wh..wh.x", "unknown whiteout name \".wh..wh.x\""},
+      {".wh..wh. alone", MakeTar({File(".wh..wh.", "")}), ".wh..wh.", "unknown whiteout name"},
+      {"whiteout-named parent", MakeTar({File(".wh.etc/f", "x")}), ".wh.etc/f",
+       "parent directory \".wh.etc\" has a whiteout name"},
+      {"whiteout-named dir", MakeTar({DirEntry("a/.wh.b"), File("a/.wh.b/c")}), "a/.wh.b/c",
+       "parent directory \".wh.b\""},
+      {"uid 2^32", with_ids("f", 4294967296LL, 0), "f", "owner uid 4294967296 is outside"},
+      {"uid 2^32-1", with_ids("f", 4294967295LL, 0), "f", "owner uid 4294967295 is outside"},
+      {"uid 2^31", with_ids("f", 2147483648LL, 0), "f", "owner uid 2147483648 is outside"},
+      {"gid 2^32", with_ids("f", 0, 4294967296LL), "f", "owner gid 4294967296 is outside"},
+  };
+  for (auto mode : {Whiteouts::kOverlay, Whiteouts::kPlain}) {
+    for (const auto& c : cases) {
+      SCOPED_TRACE(c.label);
+      Sandbox sb;
+      auto r = ApplyString(sb.root, c.tar, mode);
+      ASSERT_FALSE(r);
+      EXPECT_EQ(r.error().code(), Errc::kInvalidArgument) << r.error().message();
+      EXPECT_NE(r.error().message().find("layer entry \"" + std::string(c.entry) + "\": " + c.why),
+                std::string::npos)
+          << r.error().message();
+      struct stat st;
+      EXPECT_NE(lstat((sb.root_path + "/f").c_str(), &st), 0);  // nothing owned by root
+      EXPECT_NE(lstat((sb.root_path + "/.wh.etc").c_str(), &st), 0);
+      EXPECT_NE(lstat((sb.root_path + "/d/.wh.x").c_str(), &st), 0);
+    }
+  }
+  // The largest id allowed, and the opaque marker, still apply.
+  Sandbox sb;
+  auto ok = ApplyString(sb.root, with_ids("f", 2147483647LL, 2147483647LL));
+  ASSERT_TRUE(ok) << ok.error().message();
+  struct stat st;
+  ASSERT_EQ(lstat((sb.root_path + "/f").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 2147483647u);
+  auto opq = ApplyString(sb.root, MakeTar({DirEntry("o"), File("o/.wh..wh..opq", "")}));
+  EXPECT_TRUE(opq) << opq.error().message();
+}
+
 TEST(Apply, FileOverSymlinkReplacesTheLinkNotItsTarget) {
   Sandbox sb;
   ASSERT_TRUE(WriteFileAtomic(sb.outside + "/target", "precious"));

@@ -1,5 +1,7 @@
 // Compression detection, streaming decoders (ISA-L gzip, libzstd) and deterministic gzip.
 #include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <isa-l/igzip_lib.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -120,6 +122,37 @@ Result<void> WriteFull(int fd, const char* data, size_t n, std::string_view what
     n -= static_cast<size_t>(w);
   }
   return Ok();
+}
+
+long OpenBeneath(int dirfd, const std::string& path, int flags, uint64_t resolve) {
+  auto open2 = [](int d, const char* p, int f, uint64_t r) {
+    open_how how{};
+    how.flags = static_cast<uint64_t>(f | O_CLOEXEC);
+    how.resolve = r;
+    for (;;) {
+      long fd = syscall(SYS_openat2, d, p, &how, sizeof(how));
+      if (fd >= 0 || (errno != EINTR && errno != EAGAIN)) return fd;
+    }
+  };
+  constexpr size_t kPiece = 2048;  // well under PATH_MAX, and over NAME_MAX
+  if (path.size() < kPiece) return open2(dirfd, path.c_str(), flags, resolve);
+  UniqueFd cur;
+  int at = dirfd;
+  std::string_view rest(path);
+  while (rest.size() >= kPiece) {
+    size_t cut = rest.rfind('/', kPiece);
+    if (cut == std::string_view::npos || cut == 0) {
+      errno = ENAMETOOLONG;
+      return -1;
+    }
+    std::string piece(rest.substr(0, cut));
+    long fd = open2(at, piece.c_str(), O_PATH | O_DIRECTORY, resolve);
+    if (fd < 0) return -1;
+    cur.reset(static_cast<int>(fd));
+    at = cur.get();
+    rest.remove_prefix(cut + 1);
+  }
+  return open2(at, std::string(rest).c_str(), flags, resolve);
 }
 
 std::string ProcPath(int dirfd, const char* name) {

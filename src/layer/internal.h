@@ -40,6 +40,11 @@ Result<std::vector<Xattr>> ListXattrs(int dirfd, const char* name, std::string_v
 // "/proc/self/fd/<dirfd>/<name>" for the l*xattr calls, which have no *at form.
 std::string ProcPath(int dirfd, const char* name);
 
+// openat2(dirfd, path, flags, resolve), also for a path longer than PATH_MAX (a layer may
+// hold one; the kernel takes at most PATH_MAX per call): the leading directories are then
+// opened in pieces with the same resolve flags. Returns the fd or -1 with errno set.
+long OpenBeneath(int dirfd, const std::string& path, int flags, uint64_t resolve);
+
 // First bytes of a (decompressed) tar-split; see docs/layout.md.
 inline constexpr std::string_view kSplitMagic = "shale-tar-split/1\n";
 

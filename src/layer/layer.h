@@ -90,6 +90,13 @@ struct WriteResult {
 // format, overlay whiteouts (c 0/0) as .wh.NAME, opaque dirs as .wh..wh..opq.
 // Cost grows with the entries of `upper`, never with the layers below it.
 Result<WriteResult> WriteDiff(const Dir& upper, int out_fd, const WriteOptions& opts = {});
+// WriteDiff that also copies `upper` into `copy` (an empty dir) from the same reads, as
+// CopyDiff would (owners, modes, times, all xattrs, hardlinks, devices, whiteouts): the copy
+// holds exactly the payloads the tar holds even if `upper` changes meanwhile (commit of a
+// running container). Sockets are neither packed nor copied. An entry removed during the
+// walk is left out of both; kBusy if one changes type while it is packed.
+Result<WriteResult> WriteDiffAndCopy(const Dir& upper, int out_fd, const Dir& copy,
+                                     const WriteOptions& opts = {});
 // Writes a plain tar of a whole tree (export of a merged rootfs): sorted, no whiteout mapping.
 Result<WriteResult> WriteTree(const Dir& root, int out_fd, const WriteOptions& opts = {});
 

@@ -1,5 +1,6 @@
 // Reassemble: a layer tar rebuilt from its tar-split (written by Apply) and its diff dir.
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -83,10 +84,20 @@ Result<WriteResult> Reassemble(const Dir& diff, int split_fd, int out_fd) {
       if (!GetVarint(&s, &len) || len > s.size()) return bad("truncated file record");
       std::string path(s.substr(0, len));
       s.remove_prefix(len);
-      auto fd = diff.OpenAt(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-      if (!fd)
-        return Error(Errc::kCorrupt, "file \"" + path + "\" of the layer is gone from " +
-                                         diff.path() + ": " + fd.error().message());
+      // Beneath diff/, no symlink on the way (the extractor made none there), and paths
+      // longer than PATH_MAX too (a layer may hold them).
+      long ofd = internal::OpenBeneath(
+          diff.fd(), path, O_RDONLY | O_NOFOLLOW,
+          RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+      if (ofd < 0) {
+        int err = errno;
+        if (err == ENOENT)
+          return Error(Errc::kCorrupt, "file \"" + path + "\" of the layer is gone from " +
+                                           diff.path() + " (its diff dir changed)");
+        return Error::FromErrno(err, "open \"" + path + "\" in " + diff.path());
+      }
+      UniqueFd owner(static_cast<int>(ofd));
+      auto* fd = &owner;
       posix_fadvise(fd->get(), 0, 0, POSIX_FADV_SEQUENTIAL);
       if (!buf) buf.reset(new char[kBuf]);
       uint64_t left = n;
@@ -96,7 +107,7 @@ Result<WriteResult> Reassemble(const Dir& diff, int split_fd, int out_fd) {
         ssize_t r = ::read(fd->get(), buf.get(), want);
         if (r < 0) {
           if (errno == EINTR) continue;
-          return Error::FromErrno(errno, "read " + diff.Join(path));
+          return Error::FromErrno(errno, "read \"" + path + "\" in " + diff.path());
         }
         if (r == 0) break;
         if (static_cast<uint64_t>(r) > left)
@@ -118,7 +129,8 @@ Result<WriteResult> Reassemble(const Dir& diff, int split_fd, int out_fd) {
         return Error(Errc::kCorrupt, "rebuilt tar has " + std::to_string(total) +
                                          " bytes and digest " + res.diff_id.str() +
                                          ", the layer had " + std::to_string(n) + " and sha256:" +
-                                         std::string(hex) + " (its diff dir changed)");
+                                         std::string(hex) +
+                                         " (its diff dir or its tar-split changed)");
       return res;
     } else {
       return bad("unknown record type");

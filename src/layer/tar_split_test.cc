@@ -117,6 +117,18 @@ TEST(TarSplit, AppendedDuplicatesAndTrailingGarbage) {
   ExpectRoundTrip(tar + std::string(4096, '\0') + junk, "trailing zero blocks and junk");
 }
 
+// Issue 7 item 11: a tar ending in one end block, or in none, round-trips too (the bytes of
+// the last buffer were dropped when libarchive asked for input past the end).
+TEST(TarSplit, OneEndBlockNoEndBlockAndTrailingBytes) {
+  std::string tar = MakeTar({File("f", "hello\n"), File("g", std::string(5000, 'g'))});
+  size_t body = 512 + 512 + 512 + 5120;  // two headers, their padded payloads
+  ASSERT_GT(tar.size(), body);
+  ExpectRoundTrip(tar.substr(0, body) + std::string(512, '\0'), "one end block");
+  ExpectRoundTrip(tar.substr(0, body), "no end block");
+  ExpectRoundTrip(tar.substr(0, body + 1024) + "junk after the end", "trailing junk");
+  ExpectRoundTrip("", "zero bytes");
+}
+
 TEST(TarSplit, EmptyTar) { ExpectRoundTrip(MakeTar({}), "empty tar"); }
 
 TEST(TarSplit, SplitTarOfAPackedDiffDir) {

@@ -1,9 +1,13 @@
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 
+#include <atomic>
 #include <cstdlib>
+#include <thread>
 
+#include "layer/internal.h"
 #include "layer/layer.h"
 #include "layer/test_util.h"
 #include "util/digest.h"
@@ -190,6 +194,63 @@ TEST(CopyDiff, KeepsEverythingIncludingWhiteoutsAndOpaque) {
   EXPECT_EQ(WriteDiffString(to), WriteDiffString(sb.root));
 }
 
+// commit -p false (issue 7 item 6): the tar and the new layer's files come from one read.
+TEST(WriteDiffAndCopy, CopyKeepsEverythingAndMatchesTheTar) {
+  Sandbox sb;
+  MakeUpper(sb.root_path);
+  Dir to = Dir::Create(sb.tmp.path() + "/copy").value();
+  UniqueFd out(memfd_create("tar", MFD_CLOEXEC));
+  auto r = WriteDiffAndCopy(sb.root, out.get(), to);
+  ASSERT_TRUE(r) << r.error().message();
+  std::string tar = ReadFd(out.get());
+  EXPECT_EQ(tar, WriteDiffString(sb.root));  // the same tar as WriteDiff
+  EXPECT_EQ(WriteDiffString(to), tar);       // and the copy packs the same
+  char v[4];
+  EXPECT_EQ(getxattr((to.path() + "/opq").c_str(), "trusted.overlay.opaque", v, sizeof(v)), 1);
+  EXPECT_EQ(getxattr((to.path() + "/etc").c_str(), "trusted.overlay.origin", v, sizeof(v)), 2);
+  struct stat a, b;
+  ASSERT_EQ(lstat((to.path() + "/etc/passwd").c_str(), &a), 0);
+  ASSERT_EQ(lstat((to.path() + "/b/hard").c_str(), &b), 0);
+  EXPECT_EQ(a.st_ino, b.st_ino);
+  ASSERT_EQ(lstat((to.path() + "/etc/group").c_str(), &a), 0);
+  EXPECT_TRUE(internal::IsWhiteoutDevice(a));
+}
+
+// A file rewritten (other sizes, other bytes) all the time while it is packed: every run,
+// the tar-split of the tar rebuilds the tar exactly from the copy.
+TEST(WriteDiffAndCopy, FileChangingDuringThePackStillMatchesItsCopy) {
+  Sandbox sb;
+  ASSERT_EQ(mkdir((sb.root_path + "/race").c_str(), 0755), 0);
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (unsigned i = 0; !stop; i++) {
+      std::string data(static_cast<size_t>(i * 7919 % 300000), static_cast<char>('a' + i % 26));
+      int fd = open((sb.root_path + "/race/f").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                    0644);
+      if (fd < 0) continue;
+      (void)!write(fd, data.data(), data.size());
+      close(fd);
+    }
+  });
+  for (int run = 0; run < 30; run++) {
+    Dir to = Dir::Create(sb.tmp.path() + "/copy" + std::to_string(run)).value();
+    UniqueFd out(memfd_create("tar", MFD_CLOEXEC));
+    auto r = WriteDiffAndCopy(sb.root, out.get(), to);
+    ASSERT_TRUE(r) << r.error().message();
+    UniqueFd split(memfd_create("split", MFD_CLOEXEC));
+    lseek(out.get(), 0, SEEK_SET);
+    auto s = SplitTar(out.get(), split.get());
+    ASSERT_TRUE(s) << s.error().message();
+    lseek(split.get(), 0, SEEK_SET);
+    UniqueFd back(memfd_create("back", MFD_CLOEXEC));
+    auto w = Reassemble(to, split.get(), back.get());
+    ASSERT_TRUE(w) << "run " << run << ": " << w.error().message();
+    EXPECT_EQ(w->diff_id, r->diff_id);
+  }
+  stop = true;
+  writer.join();
+}
+
 TEST(Changes, AddedChangedDeletedOverLowers) {
   Sandbox sb;
   std::string lower = sb.tmp.path() + "/lower", lower2 = sb.tmp.path() + "/lower2";
@@ -250,6 +311,35 @@ TEST(Compression, DecompressAndDeterministicGzip) {
   UniqueFd cout(memfd_create("out", MFD_CLOEXEC));
   ASSERT_TRUE(Decompress(cin.get(), cout.get()));
   EXPECT_EQ(ReadFd(cout.get()), data + data);
+}
+
+// The error path of the tar writer (issue 7 item 5): a walk that fails after entries were
+// buffered (here: out of fds deep in the tree, as when the tree changes under the walk).
+// The writer used to flush the buffered block from its destructor into its freed digest
+// context (a use-after-free under ASan) and to end the output with an end-of-archive
+// trailer, so a partial tar looked whole. Now it fails naming the cause and writes no tar.
+TEST(WriteTree, FailureMidWalkWritesNoPartialArchive) {
+  Sandbox sb;
+  ASSERT_EQ(system(("echo data > " + sb.root_path + "/a && mkdir -p " + sb.root_path +
+                    "/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d")
+                       .c_str()),
+            0);
+  UniqueFd out(memfd_create("tar", MFD_CLOEXEC));
+  // New fds take the lowest free number; let the walk have only a few (one per level).
+  int lowest = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(lowest, 0);
+  close(lowest);
+  struct rlimit old;
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
+  struct rlimit low = old;
+  low.rlim_cur = static_cast<rlim_t>(lowest + 8);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  auto r = WriteTree(sb.root, out.get());
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message().find("Too many open files"), std::string::npos)
+      << r.error().message();
+  EXPECT_EQ(ReadFd(out.get()), "");
 }
 
 }  // namespace

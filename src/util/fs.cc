@@ -268,6 +268,33 @@ std::string Basename(std::string_view path) {
   return std::string(path.substr(slash + 1));
 }
 
+Result<UniqueFd> SpoolToAnonymousFile(int in, const std::string& dir, std::string_view prefix,
+                                      std::string_view name) {
+  TRY(MakeDirsAbs(dir, 0700));
+  int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+    std::string tmpl = dir + "/" + std::string(prefix) + "XXXXXX";
+    fd = ::mkostemp(tmpl.data(), O_CLOEXEC);
+    if (fd >= 0) (void)::unlink(tmpl.c_str());
+  }
+  if (fd < 0) return Error::FromErrno(errno, "spool " + std::string(name) + " in " + dir);
+  UniqueFd out(fd);
+  std::vector<char> buf(1 << 20);
+  for (;;) {
+    ssize_t n = ::read(in, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Error::FromErrno(errno, "read " + std::string(name));
+    }
+    if (n == 0) break;
+    TRY(WriteAll(out.get(), std::string_view(buf.data(), static_cast<size_t>(n)),
+                 "spool of " + std::string(name)));
+  }
+  if (::lseek(out.get(), 0, SEEK_SET) < 0)
+    return Error::FromErrno(errno, "lseek spool of " + std::string(name));
+  return out;
+}
+
 Result<ScopedTempDir> ScopedTempDir::Make(const std::string& parent, std::string_view prefix) {
   TRY(MakeDirsAbs(parent, 0700));
   std::string tmpl = parent + "/" + std::string(prefix) + "XXXXXX";

@@ -38,6 +38,11 @@ Result<std::vector<std::string>> ListDir(const std::string& path);
 Result<std::vector<std::string>> ListDirAt(int dirfd, std::string_view shown);
 // Total bytes of regular files below path (du --apparent-size), not following links.
 Result<int64_t> DiskUsage(const std::string& path);
+// Copies `in` to its end into a new anonymous file in `dir` (O_TMPFILE; else a file named
+// <prefix>XXXXXX unlinked at once) and returns it positioned at 0. Nothing is left in `dir`
+// however the process ends. `name` names the input in errors.
+Result<UniqueFd> SpoolToAnonymousFile(int in, const std::string& dir, std::string_view prefix,
+                                      std::string_view name);
 std::string Dirname(std::string_view path);
 std::string Basename(std::string_view path);
 
