@@ -423,6 +423,7 @@ Result<std::vector<std::string>> StoreImpl::Remove(std::string_view ref, bool fo
   for (const auto& rec : doomed)
     if (!rec.blob_digest.empty() && !kept.count(rec.blob_digest.hex()))
       TRY(content_.Delete(rec.blob_digest));
+  TRY(ForgetDistribution(img.id, doomed));  // push.cc: gzips push made, pulled manifests
   return out;
 }
 

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <set>
 #include <thread>
 
 #include "image/store_impl.h"
@@ -100,6 +101,30 @@ Result<void> StoreImpl::SetImageManifest(const Digest& image_id, const Digest& m
   std::string dir = distribution_dir() + "/image-manifests/sha256";
   TRY(MakeDirsAbs(dir, 0700));
   return WriteFileAtomic(dir + "/" + image_id.hex(), j.dump());
+}
+
+Result<void> StoreImpl::ForgetDistribution(const Digest& image_id,
+                                           const std::vector<store::LayerRecord>& removed) {
+  nlohmann::json info = TRY(ImageManifestInfo(image_id));
+  std::string info_path = distribution_dir() + "/image-manifests/sha256/" + image_id.hex();
+  if (PathExists(info_path) && ::unlink(info_path.c_str()) != 0)
+    return Error::FromErrno(errno, "unlink " + info_path);
+  if (auto md = Digest::Parse(info.value("manifest", "")); md) TRY(content_.Delete(*md));
+  if (removed.empty()) return Ok();
+  std::set<std::string> kept_diffs, kept_blobs;
+  for (const auto& r : TRY(layers_.List())) {
+    kept_diffs.insert(r.diff_id.hex());
+    if (!r.blob_digest.empty()) kept_blobs.insert(r.blob_digest.hex());
+  }
+  for (const auto& rec : removed) {
+    if (kept_diffs.count(rec.diff_id.hex())) continue;
+    for (const auto& s : TRY(LayerSources(rec.diff_id)))
+      if (auto d = Digest::Parse(s.value("Digest", "")); d && !kept_blobs.count(d->hex()))
+        TRY(content_.Delete(*d));
+    std::string p = distribution_dir() + "/v2metadata-by-diffid/sha256/" + rec.diff_id.hex();
+    if (PathExists(p) && ::unlink(p.c_str()) != 0) return Error::FromErrno(errno, "unlink " + p);
+  }
+  return Ok();
 }
 
 // ---- push

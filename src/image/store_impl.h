@@ -113,6 +113,10 @@ class StoreImpl : public ImageStore {
   Result<void> AddLayerSource(const Digest& diff_id, const Digest& blob,
                               const std::string& media_type, const std::string& repo);
   Result<nlohmann::json> ImageManifestInfo(const Digest& image_id);
+  // rmi: drops the image's manifest record and manifest blob, and for removed layers whose
+  // diffID no remaining layer has, the compressed blobs push made and their metadata.
+  Result<void> ForgetDistribution(const Digest& image_id,
+                                  const std::vector<store::LayerRecord>& removed);
   Result<void> SetImageManifest(const Digest& image_id, const Digest& manifest,
                                 const std::string& media_type, const std::string& repo_digest);
 

@@ -158,6 +158,17 @@ image_id() { shale inspect -f '{{.Id}}' "$1"; }
   [ "$status" -eq 0 ]
   [[ "$output" == *"digest: $digest"* ]]
   [ "$(count_blob_puts)" -eq 3 ]
+  # rmi forgets what pull and push kept: no blob, no distribution record is left.
+  shale rmi "$REG/a/bb:1" >/dev/null
+  [ -z "$(ls "$SHALE_ROOT/blobs/sha256")" ]
+  [ -z "$(find "$SHALE_ROOT/image/overlay2/distribution" -type f 2>/dev/null)" ]
+  # An imported image pushed (push makes its gzip), then removed: nothing left either.
+  import_busybox
+  shale tag busybox "$REG/c/bb:1"
+  shale push -q "$REG/c/bb:1" >/dev/null
+  [ -n "$(ls "$SHALE_ROOT/blobs/sha256")" ]
+  shale rmi "$REG/c/bb:1" busybox >/dev/null
+  [ -z "$(ls "$SHALE_ROOT/blobs/sha256")" ]
 }
 
 @test "pull -q prints only the reference; unknown tag and bad references fail with one line" {
