@@ -111,6 +111,7 @@ void AddRunCreate(CLI::App& app, Context& ctx, bool run) {
     container::CreateOptions o;
     std::string entrypoint;
     bool detach = false;
+    std::string pull = "missing";
   };
   auto s = std::make_shared<Opts>();
   auto* sub = app.add_subcommand(run ? "run" : "create",
@@ -119,6 +120,7 @@ void AddRunCreate(CLI::App& app, Context& ctx, bool run) {
   sub->set_help_flag("--help", "Print this help message and exit");  // -h is --hostname
   AddCreateFlags(sub, s->o, s->entrypoint);
   if (run) sub->add_flag("-d,--detach", s->detach, "Run in the background and print its id");
+  sub->add_option("--pull", s->pull, "Pull the image first: missing (default), always, never");
   CLI::Option* ep = sub->get_option("--entrypoint");
   sub->callback([&ctx, s, sub, ep, run] {
     ctx.action = [&ctx, s, sub, ep, run]() -> int {
@@ -138,6 +140,7 @@ void AddRunCreate(CLI::App& app, Context& ctx, bool run) {
       // pty that never sees its EOF, and the run would hang after the input ends.
       if (run && !s->detach && s->o.tty && s->o.interactive && !isatty(STDIN_FILENO))
         return Fail("", Error(Errc::kInvalidArgument, "the input device is not a TTY"), 1);
+      if (int rc = PullForRun(ctx, s->o.image, s->pull); rc != 0) return rc;
       auto mgr = OpenManager(ctx);
       if (!mgr) return Fail(verb, std::move(mgr).error(), 125);
       auto id = (*mgr)->Create(s->o);

@@ -36,6 +36,7 @@ int Main(int argc, char** argv) {
 
   RegisterImageCommands(app, ctx);
   RegisterContainerCommands(app, ctx);
+  RegisterRegistryCommands(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -454,6 +454,7 @@ Result<std::vector<std::string>> StoreImpl::Remove(std::string_view ref, bool fo
   for (const auto& rec : doomed)
     if (!rec.blob_digest.empty() && !kept.count(rec.blob_digest.hex()))
       TRY(content_.Delete(rec.blob_digest));
+  TRY(ForgetDistribution(img.id, doomed));  // push.cc: gzips push made, pulled manifests
   return out;
 }
 
@@ -528,6 +529,8 @@ Result<nlohmann::json> StoreImpl::InspectJson(const Image& img) {
   j["Id"] = img.id.str();
   j["RepoTags"] = img.repo_tags;
   j["RepoDigests"] = nlohmann::json::array();
+  if (auto info = ImageManifestInfo(img.id); info && info->contains("repoDigests"))
+    j["RepoDigests"] = (*info)["repoDigests"];  // pull.cc / push.cc
   j["Parent"] = c.value("parent", "");
   j["Comment"] = c.value("comment", "");
   j["Created"] = c.value("created", "");

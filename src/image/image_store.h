@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "graphdriver/graph_driver.h"
+#include "registry/client.h"
 #include "util/digest.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -57,6 +59,42 @@ struct LoadResult {
 };
 
 enum class ArchiveFormat { kDockerArchive, kOciArchive };
+
+// pull / push progress, one event per layer step: status is docker's ("Pulling fs layer",
+// "Downloading", "Extracting", "Pull complete", "Already exists", "Pushing", "Pushed",
+// "Layer already exists", "Mounted from REPO"); id is the layer digest's short form.
+using TransferProgress = std::function<void(const std::string& id, const std::string& status,
+                                            int64_t done, int64_t total)>;
+
+struct PullOptions {
+  std::string platform;             // "os/arch[/variant]"; "" = the host's
+  registry::ClientOptions client;
+  TransferProgress progress;
+};
+
+struct PullResult {
+  Digest image_id;
+  std::string tag;                  // familiar "repo:tag" set, "" when pulled by digest only
+  std::string repo_digest;          // "host/repo@sha256:..." (docker's Digest: line)
+  int layers_fetched = 0;
+  int layers_present = 0;
+  bool up_to_date = false;          // image and tag were already there
+  registry::ClientStats stats;
+};
+
+struct PushOptions {
+  registry::ClientOptions client;
+  TransferProgress progress;
+};
+
+struct PushResult {
+  Digest manifest_digest;
+  int64_t manifest_size = 0;
+  std::string tag;
+  int blobs_uploaded = 0;
+  int blobs_skipped = 0;            // already in the registry or mounted
+  registry::ClientStats stats;
+};
 
 // One line of `history`, newest first.
 struct HistoryEntry {
@@ -128,6 +166,17 @@ class ImageStore {
   virtual Result<void> UnmountImage(const Image& img) = 0;
   // Tags of an image, as Docker prints them ("busybox:latest").
   virtual Result<std::vector<std::string>> TagsOf(const Digest& id) = 0;
+
+  // docker pull: manifest (an index resolved to opts.platform) -> config -> layers, each
+  // streamed from the registry, hashed, inflated and extracted in one pass; all digests
+  // verified; the image and tag appear only at the end (a failed or killed pull leaves no
+  // image, tag or layer). REQUIRES Lock(kExclusive).
+  virtual Result<PullResult> Pull(std::string_view ref, const PullOptions& opts) = 0;
+  // docker push of REPO:TAG (the reference names the registry): blobs the registry has are
+  // skipped, blobs another repository of it holds are mounted, the rest uploaded; then the
+  // config and a Docker schema2 manifest (a pulled image's own manifest when all its blobs
+  // are kept, so its digest stays). REQUIRES Lock(kExclusive) (layers may get a kept blob).
+  virtual Result<PushResult> Push(std::string_view ref, const PushOptions& opts) = 0;
 
   // Docker's image inspect JSON (Id, RepoTags, Created, Config, RootFS, GraphDriver...).
   virtual Result<nlohmann::json> InspectJson(const Image& img) = 0;

@@ -81,6 +81,8 @@ class StoreImpl : public ImageStore {
   Result<std::string> MountImage(const Image& img) override;
   Result<void> UnmountImage(const Image& img) override;
   Result<std::vector<std::string>> TagsOf(const Digest& id) override;
+  Result<PullResult> Pull(std::string_view ref, const PullOptions& opts) override;
+  Result<PushResult> Push(std::string_view ref, const PushOptions& opts) override;
 
   // --- shared by the verbs ---
   Result<Image> Get(const Digest& id);
@@ -102,6 +104,22 @@ class StoreImpl : public ImageStore {
                                const std::vector<std::string>& tags);
   // Sets tags (familiar "repo:tag") in repositories.json, moving them from other images.
   Result<void> SetTags(const Digest& id, const std::vector<std::string>& tags);
+  // --- distribution metadata (push.cc), docker's image/overlay2/distribution/ ---
+  // v2metadata-by-diffid/sha256/<diffID>: [{"Digest","MediaType","SourceRepository"}], the
+  // compressed blobs known for a layer and where they were pulled from or pushed to.
+  // image-manifests/sha256/<image id>: {"manifest","mediaType","repoDigests":[…]}.
+  std::string distribution_dir() const { return root_ + "/image/overlay2/distribution"; }
+  Result<nlohmann::json> LayerSources(const Digest& diff_id);
+  Result<void> AddLayerSource(const Digest& diff_id, const Digest& blob,
+                              const std::string& media_type, const std::string& repo);
+  Result<nlohmann::json> ImageManifestInfo(const Digest& image_id);
+  // rmi: drops the image's manifest record and manifest blob, and for removed layers whose
+  // diffID no remaining layer has, the compressed blobs push made and their metadata.
+  Result<void> ForgetDistribution(const Digest& image_id,
+                                  const std::vector<store::LayerRecord>& removed);
+  Result<void> SetImageManifest(const Digest& image_id, const Digest& manifest,
+                                const std::string& media_type, const std::string& repo_digest);
+
   // Removes leftovers of commands that died (stale tmp/ entries). REQUIRES exclusive lock.
   void Recover();
 

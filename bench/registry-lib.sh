@@ -1,0 +1,58 @@
+# Shared by bench/pull.sh and bench/push.sh (source after lib.sh): a local docker-registry on
+# the loop mount and the Debian minbase image as a docker-archive.
+
+# Starts docker-registry on 127.0.0.1 at a free port, storage in $BENCH_MNT/registry.
+# Sets REG and REG_PID; REG_LOG is its access log.
+bench_registry_start() {
+  local port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  REG="127.0.0.1:$port"
+  REG_LOG="$BENCH_MNT/registry.log"
+  cat >"$BENCH_MNT/registry.yml" <<YML
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $BENCH_MNT/registry
+  delete:
+    enabled: true
+http:
+  addr: $REG
+  secret: shale-bench
+YML
+  docker-registry serve "$BENCH_MNT/registry.yml" >"$REG_LOG" 2>&1 &
+  REG_PID=$!
+  for _ in $(seq 100); do
+    curl -s -o /dev/null "http://$REG/v2/" && return 0
+    sleep 0.05
+  done
+  echo "bench: docker-registry did not start" >&2
+  return 1
+}
+
+bench_registry_stop() {
+  if [ -n "${REG_PID:-}" ]; then
+    kill "$REG_PID" 2>/dev/null || true
+    wait "$REG_PID" 2>/dev/null || true
+  fi
+}
+
+# $BENCH_MNT/minbase.tar: the minbase rootfs as a one-layer docker-archive (tar, no shale).
+bench_minbase_archive() {
+  local rootfs d
+  rootfs=$(bench_debootstrap_rootfs)
+  d=$(mktemp -d "$BENCH_MNT/archive.XXXXXX")
+  tar --numeric-owner --xattrs -C "$rootfs" -cf "$d/layer.tar" .
+  local diff_id config cfg
+  diff_id=$(sha256sum "$d/layer.tar" | cut -d' ' -f1)
+  config=$(printf '{"architecture":"amd64","os":"linux","config":{"Cmd":["bash"]},"created":"2024-01-01T00:00:00Z","rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' "$diff_id")
+  cfg=$(printf '%s' "$config" | sha256sum | cut -d' ' -f1)
+  mkdir "$d/$diff_id"
+  mv "$d/layer.tar" "$d/$diff_id/layer.tar"
+  printf '%s' "$config" >"$d/$cfg.json"
+  printf '[{"Config":"%s.json","RepoTags":["minbase:latest"],"Layers":["%s/layer.tar"]}]' \
+    "$cfg" "$diff_id" >"$d/manifest.json"
+  (cd "$d" && tar -cf "$BENCH_MNT/minbase.tar" "$diff_id" "$cfg.json" manifest.json)
+  rm -rf "$d"
+}
