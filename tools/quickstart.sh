@@ -19,7 +19,12 @@ PACKAGES=(cmake g++ make pkg-config libarchive-dev libssl-dev libcurl4-openssl-d
   libgtest-dev bats busybox-static jq tar gzip zstd pigz e2fsprogs util-linux kmod)
 # The tests also check interop with the peers (docker, podman and skopeo read what shale
 # writes, and shale reads what they write).
-if [ "$what" = test ]; then PACKAGES+=(podman skopeo runc uidmap docker.io tmux); fi
+# The registry tests run Debian's docker-registry (with htpasswd users and an openssl-made
+# CA); some fixtures are written with python3's tarfile.
+if [ "$what" = test ]; then
+  PACKAGES+=(podman skopeo runc crun uidmap docker.io tmux docker-registry apache2-utils openssl
+    curl python3)
+fi
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
