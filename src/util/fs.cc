@@ -9,14 +9,19 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <random>
 
 namespace shale {
 
-Result<std::string> ReadAll(int fd, std::string_view name) {
+namespace {
+
+// Reads to EOF; more than `max` bytes is kInvalidArgument.
+Result<std::string> ReadUpTo(int fd, size_t max, std::string_view name) {
   std::string out;
   struct stat st;
-  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) out.reserve(st.st_size);
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+    out.reserve(std::min<size_t>(static_cast<size_t>(st.st_size), max));
   char buf[65536];
   for (;;) {
     ssize_t n = ::read(fd, buf, sizeof buf);
@@ -25,9 +30,18 @@ Result<std::string> ReadAll(int fd, std::string_view name) {
       return Error::FromErrno(errno, "read " + std::string(name));
     }
     if (n == 0) break;
-    out.append(buf, n);
+    if (out.size() + static_cast<size_t>(n) > max)
+      return Error(Errc::kInvalidArgument, std::string(name) + ": larger than " +
+                                               std::to_string(max) + " bytes");
+    out.append(buf, static_cast<size_t>(n));
   }
   return out;
+}
+
+}  // namespace
+
+Result<std::string> ReadAll(int fd, std::string_view name) {
+  return ReadUpTo(fd, std::numeric_limits<size_t>::max(), name);
 }
 
 Result<void> WriteAll(int fd, std::string_view data, std::string_view name) {
@@ -276,22 +290,7 @@ Result<std::string> ReadRegularFd(int fd, size_t max, std::string_view name) {
   if (static_cast<uint64_t>(st.st_size) > max)
     return Error(Errc::kInvalidArgument, std::string(name) + ": larger than " +
                                              std::to_string(max) + " bytes");
-  std::string out;
-  out.reserve(static_cast<size_t>(st.st_size));
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Error::FromErrno(errno, "read " + std::string(name));
-    }
-    if (n == 0) break;
-    if (out.size() + static_cast<size_t>(n) > max)  // it grew while we read
-      return Error(Errc::kInvalidArgument, std::string(name) + ": larger than " +
-                                               std::to_string(max) + " bytes");
-    out.append(buf, static_cast<size_t>(n));
-  }
-  return out;
+  return ReadUpTo(fd, max, name);  // bounded again: it may grow while we read
 }
 
 Result<UniqueFd> ReopenRegular(int path_fd, std::string_view name) {
