@@ -85,8 +85,8 @@ class StageExpander {
   void SetEnv(const std::string& k, const std::string& v);
 
   const Dockerfile& df_;
-  const BuildArgs& build_args_;
-  const VarMap& meta_;
+  BuildArgs build_args_;  // copies: callers pass temporaries (ASan: stack-use-after-scope)
+  VarMap meta_;
   Lexer lex_;
   std::vector<std::string> env_;
   std::map<std::string, std::optional<std::string>> declared_;  // ARGs of this stage
