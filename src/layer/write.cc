@@ -210,7 +210,14 @@ class TreeWriter {
           continue;
         }
       }
-      std::vector<internal::Xattr> xs = TRY(AddXattrs(dirfd, c, shown));
+      auto listed = AddXattrs(dirfd, c, shown);
+      if (!listed && listed.error().sys_errno() == ENOENT) {
+        // Removed between the stat and the xattr listing (a live container renaming in a
+        // loop): nothing of it is written yet, so as if removed before the walk.
+        archive_entry_clear(entry_.get());
+        continue;
+      }
+      std::vector<internal::Xattr> xs = TRY(std::move(listed));
       if (S_ISDIR(st.st_mode)) {
         TRY(Header(shown));
         bool opaque = false;
