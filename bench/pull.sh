@@ -5,15 +5,8 @@
 # are all present, counted in the registry's access log (requests and blob GETs).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/registry-lib.sh"
-need_pkg hyperfine hyperfine
-need_pkg skopeo skopeo
-[ -x "$SHALE" ] || { echo "bench: $SHALE not built" >&2; exit 1; }
-bench_debootstrap_rootfs >/dev/null
-bench_loop_mount
+bench_registry_setup
 M="$BENCH_MNT"
-trap 'bench_registry_stop; bench_cleanup' EXIT
-bench_registry_start
-bench_minbase_archive
 skopeo copy -q --dest-tls-verify=false "docker-archive:$M/minbase.tar" "docker://$REG/bench/minbase:1"
 echo "bench: layer blob $(curl -s -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
   "http://$REG/v2/bench/minbase/manifests/1" | jq '.layers[0].size') bytes" >&2

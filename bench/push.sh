@@ -4,15 +4,8 @@
 # `skopeo copy containers-storage:… docker://…` (both compress too), in one run.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/registry-lib.sh"
-need_pkg hyperfine hyperfine
-need_pkg skopeo skopeo
-[ -x "$SHALE" ] || { echo "bench: $SHALE not built" >&2; exit 1; }
-bench_debootstrap_rootfs >/dev/null
-bench_loop_mount
+bench_registry_setup
 M="$BENCH_MNT"
-trap 'bench_registry_stop; bench_cleanup' EXIT
-bench_registry_start
-bench_minbase_archive
 podman_bench load -q -i "$M/minbase.tar" >/dev/null
 SK="containers-storage:[overlay@$M/podman/storage+$M/podman/run]"
 # A fresh shale store each run (load: plain layer, kept as tar-split, no gzip yet) and an

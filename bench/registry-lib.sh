@@ -56,3 +56,16 @@ bench_minbase_archive() {
   (cd "$d" && tar -cf "$BENCH_MNT/minbase.tar" "$diff_id" "$cfg.json" manifest.json)
   rm -rf "$d"
 }
+
+# The set-up both registry benchmarks share: tools, the shale binary, the minbase rootfs on
+# the loop mount, a local registry (stopped on exit) and the minbase docker archive.
+bench_registry_setup() {
+  need_pkg hyperfine hyperfine
+  need_pkg skopeo skopeo
+  [ -x "$SHALE" ] || { echo "bench: $SHALE not built" >&2; exit 1; }
+  bench_debootstrap_rootfs >/dev/null
+  bench_loop_mount
+  trap 'bench_registry_stop; bench_cleanup' EXIT
+  bench_registry_start
+  bench_minbase_archive
+}

@@ -15,7 +15,6 @@ teardown() {
   common_teardown
 }
 
-sha() { sha256sum "$1" | cut -d' ' -f1; }
 
 # Issue 7 item 6: the tar and the layer's files used to be made in two passes, so a file
 # that changed between them gave an image whose save failed ("... is gone from .../diff" or
@@ -58,30 +57,6 @@ sha() { sha256sum "$1" | cut -d' ' -f1; }
   shale rm -f mover >/dev/null
 }
 
-# docker_archive OUT TAG LAYER_TAR...: a docker-save archive of the given layer tars.
-docker_archive() {
-  local out="$1" tag="$2"
-  shift 2
-  local d
-  d=$(mktemp -d "$W/arch.XXXXXX")
-  local diff_ids=() layers=() i=0 l
-  for l in "$@"; do
-    i=$((i + 1))
-    mkdir -p "$d/l$i"
-    cp "$l" "$d/l$i/layer.tar"
-    diff_ids+=("\"sha256:$(sha "$l")\"")
-    layers+=("\"l$i/layer.tar\"")
-  done
-  printf '{"architecture":"amd64","os":"linux","config":{"Cmd":["sh"]},"rootfs":{"type":"layers","diff_ids":[%s]}}' \
-    "$(IFS=,; echo "${diff_ids[*]}")" >"$d/config.json"
-  local cfg
-  cfg=$(sha "$d/config.json")
-  mv "$d/config.json" "$d/$cfg.json"
-  printf '[{"Config":"%s.json","RepoTags":["%s"],"Layers":[%s]}]' "$cfg" "$tag" \
-    "$(IFS=,; echo "${layers[*]}")" >"$d/manifest.json"
-  (cd "$d" && tar -cf "$out" l* "$cfg.json" manifest.json)
-}
-
 # layer_shape KIND OUT: a layer tar of an unusual but readable shape.
 layer_shape() {
   python3 - "$1" "$2" <<'PY'
@@ -117,7 +92,7 @@ PY
   local kind
   for kind in one-eof-block no-eof-block zero-bytes long-path eof-then-junk; do
     layer_shape "$kind" "$W/$kind.tar"
-    docker_archive "$W/$kind-image.tar" "shape:$kind" "$W/$kind.tar"
+    docker_archive "$W/$kind-image.tar" "shape:$kind" "$W/$kind.tar" >/dev/null
     run shale load -i "$W/$kind-image.tar"
     [ "$status" -eq 0 ] || { echo "load $kind: $output"; false; }
     run shale save -o "$W/$kind-saved.tar" "shape:$kind"
@@ -170,7 +145,7 @@ remove_test_cgroups() {
   layer_shape one-eof-block "$W/layer.tar"
   local d="$W/bomb"
   mkdir -p "$d"
-  docker_archive "$W/base.tar" "bomb:1" "$W/layer.tar"
+  docker_archive "$W/base.tar" "bomb:1" "$W/layer.tar" >/dev/null
   # Entries of 1 MiB of zeros, before and after the real ones (manifest.json last).
   python3 - "$W/base.tar" "$W/bomb.tar.gz" <<'PY'
 import gzip, io, sys, tarfile

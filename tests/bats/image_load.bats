@@ -12,32 +12,6 @@ setup() {
 }
 teardown() { common_teardown; }
 
-sha() { sha256sum "$1" | cut -d' ' -f1; }
-
-# docker_archive OUT TAG LAYER_TAR...: a docker-save archive (layers first, as docker writes).
-docker_archive() {
-  local out="$1" tag="$2"
-  shift 2
-  local d
-  d=$(mktemp -d "$W/arch.XXXXXX")
-  local diff_ids=() layers=() i=0 l
-  for l in "$@"; do
-    i=$((i + 1))
-    mkdir -p "$d/l$i"
-    cp "$l" "$d/l$i/layer.tar"
-    diff_ids+=("\"sha256:$(sha "$l")\"")
-    layers+=("\"l$i/layer.tar\"")
-  done
-  local ids
-  ids=$(IFS=,; echo "${diff_ids[*]}")
-  printf '{"architecture":"amd64","os":"linux","config":{"Cmd":["sh"]},"created":"2024-01-02T03:04:05Z","rootfs":{"type":"layers","diff_ids":[%s]}}' "$ids" >"$d/config.json"
-  local cfg
-  cfg=$(sha "$d/config.json")
-  mv "$d/config.json" "$d/$cfg.json"
-  printf '[{"Config":"%s.json","RepoTags":["%s"],"Layers":[%s]}]' "$cfg" "$tag" "$(IFS=,; echo "${layers[*]}")" >"$d/manifest.json"
-  (cd "$d" && tar -cf "$out" l* "$cfg.json" manifest.json)
-  echo "sha256:$cfg"
-}
 
 # oci_archive OUT NAME LAYER_TAR...: an OCI layout archive with gzip layers.
 oci_archive() {
