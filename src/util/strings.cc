@@ -91,19 +91,20 @@ Result<uint64_t> ParseUint(std::string_view s, uint64_t max, std::string_view wh
 }
 
 Result<int64_t> ParseInt(std::string_view s, int64_t min, int64_t max, std::string_view what) {
-  bool neg = !s.empty() && s[0] == '-' && min < 0;
-  std::string_view digits = neg ? s.substr(1) : s;
-  uint64_t limit = neg ? static_cast<uint64_t>(-(min + 1)) + 1 : static_cast<uint64_t>(max);
-  auto mag = ParseUint(digits, limit, what);
-  if (!mag)
+  auto bad = [&](std::string why) {
     return Error(Errc::kInvalidArgument,
-                 std::string(what) + " \"" + std::string(s.substr(0, 64)) + "\" " +
-                     (mag.error().message().find("out of range") != std::string::npos
-                          ? "is out of range (" + std::to_string(min) + " to " +
-                                std::to_string(max) + ")"
-                          : std::string("is not a number")));
-  if (!neg) return static_cast<int64_t>(*mag);
-  return *mag == 0 ? 0 : -static_cast<int64_t>(*mag - 1) - 1;
+                 std::string(what) + " \"" + std::string(s.substr(0, 64)) + "\" " + why);
+  };
+  bool neg = !s.empty() && s[0] == '-';
+  std::string_view digits = neg ? s.substr(1) : s;
+  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string_view::npos)
+    return bad("is not a number");
+  int64_t v = 0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec == std::errc::result_out_of_range || (ec == std::errc() && (v < min || v > max)))
+    return bad("is out of range (" + std::to_string(min) + " to " + std::to_string(max) + ")");
+  if (ec != std::errc() || ptr != s.data() + s.size()) return bad("is not a number");
+  return v;
 }
 
 // docker's units.RAMInBytes: "512m", "1.5g", "100" (bytes); binary units. Exact integer
