@@ -74,6 +74,25 @@ struct CommitRequest {
   bool reproducible = false;
 };
 
+// A container that a caller runs as one step of its own work (the builder's RUN and COPY):
+// typed values the caller has decided, not CLI strings.
+struct StepConfig {
+  std::string image;                // image id ("sha256:...") or reference
+  std::vector<std::string> args;    // the argv to run, as is: the image's Entrypoint is unused
+  std::vector<std::string> env;     // K=V each, set over the image's Env
+  std::string workdir, user;        // "" = the image's
+  std::string network = "none";     // none | host
+  std::string name;                 // "" = a random name
+};
+
+// Where a step's output goes, and what stops it.
+struct StepIo {
+  int out = 1, err = 2;             // the process's stdout/stderr (stdin is /dev/null)
+  // Readable (a signalfd of SIGINT/SIGTERM): the process is killed and RunStep returns
+  // kCancelled. -1: none.
+  int cancel_fd = -1;
+};
+
 class Manager {
  public:
   // Opens the image store under `root` too. Takes no lock.
@@ -89,6 +108,15 @@ class Manager {
   // output goes to the log only, and the monitor records its exit (and removes it with --rm).
   // Signals sent to the caller are forwarded to the container.
   int RunAttached(const std::string& id);
+  // Creates a container for a step (as Create, with the step's argv, env, workdir and user).
+  // kNotFound if the image is missing. Takes the store lock.
+  Result<std::string> CreateStep(const StepConfig& cfg);
+  // Starts `id` with this process as its monitor, its output written to io.out/io.err, and
+  // waits for it: returns its exit status (code, or 128+signal). Start failures are errors
+  // (kNotFound: the executable is missing; kPermission: it cannot be executed), never
+  // printed. The container dies with this process (even SIGKILL); the next command reading
+  // it records exit 137. The caller removes it (Remove) when done.
+  Result<int> RunStep(const std::string& id, const StepIo& io);
   // Starts `id` under a detached monitor; returns once it runs (or with its start error).
   Result<void> StartDetached(const std::string& id);
 

@@ -46,6 +46,16 @@ struct CommitOptions {
   std::string tag;                 // REPO[:TAG], may be empty
 };
 
+// One step of docker build (image/commit.cc).
+struct BuildStepOptions {
+  nlohmann::json config;       // the new image's "config" (Env, Cmd, WorkingDir, ...)
+  std::string created_by;      // its history line, as docker writes it
+  std::string author;          // MAINTAINER; "" keeps the base's
+  // The start of a scratch stage: no history entry and no "created", so that the same
+  // config always gives the same id.
+  bool base_only = false;
+};
+
 // import: one layer from a tarball (plain or compressed), a directory or stdin ("-").
 struct ImportOptions {
   std::string tag;                   // REPO[:TAG], may be empty
@@ -111,6 +121,9 @@ struct HistoryEntry {
 // --change do. kInvalidArgument naming the change otherwise.
 Result<void> ApplyChanges(nlohmann::json& config, const std::vector<std::string>& changes);
 
+// Normalises "busybox" -> "busybox:latest" (Docker's familiar form). kInvalidArgument.
+Result<std::string> NormalizeTag(std::string_view ref);
+
 class ImageStore {
  public:
   // Opens (creating the layout under `root` if needed). Takes no lock.
@@ -134,6 +147,14 @@ class ImageStore {
   // layer) on top of `base`. Packs only the upper dir. Returns the new image.
   virtual Result<Image> Commit(const Image& base, const std::string& upper_layer_id,
                                const CommitOptions& opts) = 0;
+
+  // docker build's commit of one step: a new image on `base` (a default Image = scratch)
+  // with opts.config and one history entry, plus a layer from the container layer
+  // `upper_layer_id`, packed as Commit does. No layer when `upper_layer_id` is "" or its
+  // upper dir is empty: the entry is then empty_layer, as docker does for an empty diff.
+  // REQUIRES Lock(kExclusive).
+  virtual Result<Image> CommitBuildStep(const Image& base, const std::string& upper_layer_id,
+                                        const BuildStepOptions& opts) = 0;
 
   // Records that container `ctr_id` uses `img` through driver layers init_id/mount_id
   // (layerdb/mounts/<ctr_id>/{init-id,mount-id,parent,image}); such images and their layers
