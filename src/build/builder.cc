@@ -37,10 +37,23 @@ class SignalGuard {
     sigaddset(&set_, SIGINT);
     sigaddset(&set_, SIGTERM);
     sigprocmask(SIG_BLOCK, &set_, &old_);
+    // An ignored signal is dropped, blocked or not (a shell's background job ignores
+    // SIGINT): back to the default, which never runs while the signal is blocked.
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    sigaction(SIGINT, &dfl, &old_int_);
+    sigaction(SIGTERM, &dfl, &old_term_);
     fd_ = UniqueFd(signalfd(-1, &set_, SFD_CLOEXEC | SFD_NONBLOCK));
   }
   ~SignalGuard() {
+    // Consumed here: left pending, the signal would kill us once unblocked, before the
+    // caller has reported the interruption.
+    struct signalfd_siginfo si;
+    while (fd_ && read(fd_.get(), &si, sizeof si) == sizeof si) {
+    }
     fd_.reset();
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
     sigprocmask(SIG_SETMASK, &old_, nullptr);
   }
   int fd() const { return fd_.get(); }
@@ -52,6 +65,7 @@ class SignalGuard {
 
  private:
   sigset_t set_, old_;
+  struct sigaction old_int_ {}, old_term_ {};
   UniqueFd fd_;
 };
 

@@ -99,8 +99,8 @@ std::vector<std::string> RunArgs(const ExpandedInstruction& ins, const json& con
   return CommandLine(ins, config);
 }
 
-std::string NopCreatedBy(const json& config, std::string_view comment) {
-  return Join(ShellOf(config), " ") + " #(nop)  " + std::string(comment);
+std::string NopCreatedBy(const json& config, std::string_view comment, bool tight) {
+  return Join(ShellOf(config), " ") + (tight ? " #(nop) " : " #(nop)  ") + std::string(comment);
 }
 
 std::string RunCreatedBy(const ExpandedInstruction& ins, const json& config) {
@@ -118,7 +118,7 @@ std::string CopyCreatedBy(const ExpandedInstruction& ins, const json& config,
   if (auto it = ins.flags.find("chmod"); it != ins.flags.end())
     comment += " --chmod=" + it->second;
   comment += " " + std::string(sources_id) + " in " + ins.words.back() + " ";
-  return NopCreatedBy(config, comment);
+  return NopCreatedBy(config, comment, true);
 }
 
 std::string GoQuote(std::string_view s) {
@@ -270,7 +270,7 @@ Result<ConfigChange> ApplyToConfig(const ExpandedInstruction& ins, json& config,
       return Error(Errc::kInvalidArgument,
                    std::string(CommandName(ins.command)) + " changes more than the config");
   }
-  out.created_by = NopCreatedBy(config, comment);
+  out.created_by = NopCreatedBy(config, comment, ins.command == Command::kWorkdir);
   return out;
 }
 

@@ -26,8 +26,10 @@ std::vector<std::string> ShellOf(const nlohmann::json& config);
 // The argv of a RUN: exec form as written; shell form is the shell plus the command text.
 std::vector<std::string> RunArgs(const ExpandedInstruction& ins, const nlohmann::json& config);
 
-// "#(nop)" line for a step that changes only the config: "<shell> #(nop)  <comment>".
-std::string NopCreatedBy(const nlohmann::json& config, std::string_view comment);
+// "#(nop)" line: "<shell> #(nop)  <comment>" (docker writes one space less for COPY, ADD
+// and WORKDIR: `tight`).
+std::string NopCreatedBy(const nlohmann::json& config, std::string_view comment,
+                         bool tight = false);
 
 // RUN's history line: "|N K=V ... " (history_args) then the argv joined by spaces.
 std::string RunCreatedBy(const ExpandedInstruction& ins, const nlohmann::json& config);
