@@ -358,12 +358,9 @@ Result<void> CopyPlanInto(const SourceTree& tree, const CopyPlan& plan, const Di
       continue;
     }
     if (s.is_dir) {
-      // The destination directory: created with the source directory's mode, owned by the
-      // --chown owner; an existing one keeps its own metadata.
-      bool existed = target.empty() || TRY(rootfs.Exists(target));
-      if (!existed) {
-        TRY(PutItem(tree.root(), s.path, rootfs, target, owner, chmod));
-      }
+      // The destination directory, if new, is 0755 and owned by the --chown owner, as
+      // docker makes it (not the source directory's mode); an existing one is kept.
+      TRY(EnsureDir(rootfs, target, 0755, owner));
       for (size_t i = 1; i < s.items.size(); ++i)
         TRY(PutItem(tree.root(), s.items[i].from, rootfs, JoinRel(target, s.items[i].to), owner, chmod));
       continue;
