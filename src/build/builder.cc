@@ -94,12 +94,6 @@ class ImageView {
   image::Image img_;
 };
 
-std::string Short(const std::string& id) {
-  std::string_view h = id;
-  if (StartsWith(h, "sha256:")) h.remove_prefix(7);
-  return std::string(h.substr(0, 12));
-}
-
 bool IsUrl(std::string_view s) {
   return StartsWith(s, "http://") || StartsWith(s, "https://") || StartsWith(s, "git@") ||
          StartsWith(s, "git://");
@@ -147,6 +141,12 @@ class Builder {
   Result<std::string> NewContainer(const image::Image& base, const json& config,
                                    std::vector<std::string> args, std::vector<std::string> env);
   Result<SourceTree*> ContextTree();
+  // The step container's merged rootfs, mounted (the container's removal unmounts it).
+  Result<Dir> MountStep(const std::string& ctr);
+  // Commits the step container `ctr` ("" = config only) on `base`.
+  Result<image::Image> CommitStep(const image::Image& base, const std::string& ctr,
+                                  const json& config, const std::string& created_by,
+                                  const std::string& author = "");
   std::string ParentKey(const StageState& st) const { return st.scratch ? "" : st.image.id.str(); }
 
   container::Manager& mgr_;
@@ -243,17 +243,33 @@ Result<SourceTree*> Builder::ContextTree() {
   return context_.get();
 }
 
+Result<Dir> Builder::MountStep(const std::string& ctr) {
+  std::string merged;
+  {
+    FileLock lock = TRY(images_.Lock(FileLock::Mode::kExclusive));
+    merged = TRY(images_.driver().Mount(ctr).Wrap("mount the step's container"));
+  }
+  return Dir::Open(merged);
+}
+
+Result<image::Image> Builder::CommitStep(const image::Image& base, const std::string& ctr,
+                                         const json& config, const std::string& created_by,
+                                         const std::string& author) {
+  image::BuildStepOptions bo;
+  bo.config = config;
+  bo.created_by = created_by;
+  bo.author = author;
+  FileLock lock = TRY(images_.Lock(FileLock::Mode::kExclusive));
+  return images_.CommitBuildStep(base, ctr, bo);
+}
+
 Result<void> Builder::ConfigStep(const ExpandedInstruction& e, StageState& st) {
   json config = st.config;
   ConfigChange ch = TRY(ApplyToConfig(e, config, &st.cmd_set));
   std::string key = CacheKey({ParentKey(st), ch.created_by, config, {}, ""});
   if (auto hit = Cached(key)) return Advance(st, std::move(*hit), std::move(config), key, true);
-  image::BuildStepOptions bo;
-  bo.config = config;
-  bo.created_by = ch.created_by;
-  bo.author = ch.author;
-  FileLock lock = TRY(images_.Lock(FileLock::Mode::kExclusive));
-  image::Image img = TRY(images_.CommitBuildStep(st.scratch ? image::Image{} : st.image, "", bo));
+  image::Image img =
+      TRY(CommitStep(st.scratch ? image::Image{} : st.image, "", config, ch.created_by, ch.author));
   return Advance(st, std::move(img), std::move(config), key, false);
 }
 
@@ -284,14 +300,7 @@ Result<void> Builder::RunStep(const ExpandedInstruction& e, StageState& st) {
                                              "' returned a non-zero code: " +
                                              std::to_string(*status));
   TRY(CheckCancelled());
-  image::BuildStepOptions bo;
-  bo.config = st.config;
-  bo.created_by = created_by;
-  image::Image img;
-  {
-    FileLock lock = TRY(images_.Lock(FileLock::Mode::kExclusive));
-    img = TRY(images_.CommitBuildStep(base, ctr.id(), bo));
-  }
+  image::Image img = TRY(CommitStep(base, ctr.id(), st.config, created_by));
   Print("Removing intermediate container " + ctr.id().substr(0, 12));
   return Advance(st, std::move(img), st.config, key, false);
 }
@@ -342,12 +351,7 @@ Result<void> Builder::CopyStep(const ExpandedInstruction& e, StageState& st) {
   image::Image base = TRY(ContainerBase(st));
   StepContainer ctr(mgr_, TRY(NewContainer(base, st.config, ShellOf(st.config), {})));
   {
-    std::string merged;
-    {
-      FileLock lock = TRY(images_.Lock(FileLock::Mode::kExclusive));
-      merged = TRY(images_.driver().Mount(ctr.id()).Wrap("mount the step's container"));
-    }
-    Dir rootfs = TRY(Dir::Open(merged));
+    Dir rootfs = TRY(MountStep(ctr.id()));
     std::string rel = dest;
     while (StartsWith(rel, "/")) rel.erase(0, 1);
     bool dest_is_dir = rel.empty() || bool(rootfs.OpenDir(rel));
@@ -370,14 +374,7 @@ Result<void> Builder::CopyStep(const ExpandedInstruction& e, StageState& st) {
     TRY(CopyPlanInto(*tree, plan, rootfs, owner, chmod));
   }
   TRY(CheckCancelled());
-  image::BuildStepOptions bo;
-  bo.config = st.config;
-  bo.created_by = created_by;
-  image::Image img;
-  {
-    FileLock lock = TRY(images_.Lock(FileLock::Mode::kExclusive));
-    img = TRY(images_.CommitBuildStep(base, ctr.id(), bo));
-  }
+  image::Image img = TRY(CommitStep(base, ctr.id(), st.config, created_by));
   return Advance(st, std::move(img), st.config, key, false);
 }
 
@@ -389,24 +386,12 @@ Result<void> Builder::WorkdirStep(const ExpandedInstruction& e, StageState& st) 
   image::Image base = TRY(ContainerBase(st));
   StepContainer ctr(mgr_, TRY(NewContainer(base, config, ShellOf(config), {})));
   {
-    std::string merged;
-    {
-      FileLock lock = TRY(images_.Lock(FileLock::Mode::kExclusive));
-      merged = TRY(images_.driver().Mount(ctr.id()).Wrap("mount the step's container"));
-    }
-    Dir rootfs = TRY(Dir::Open(merged));
+    Dir rootfs = TRY(MountStep(ctr.id()));
     std::string wd = config.value("WorkingDir", "/");
     // A directory that exists leaves the upper dir empty: no layer (docker's empty diff).
     if (!TRY(rootfs.Exists(wd))) TRY(rootfs.MakeDirs(wd, 0755).Wrap("WORKDIR " + wd));
   }
-  image::BuildStepOptions bo;
-  bo.config = config;
-  bo.created_by = ch.created_by;
-  image::Image img;
-  {
-    FileLock lock = TRY(images_.Lock(FileLock::Mode::kExclusive));
-    img = TRY(images_.CommitBuildStep(base, ctr.id(), bo));
-  }
+  image::Image img = TRY(CommitStep(base, ctr.id(), config, ch.created_by));
   return Advance(st, std::move(img), std::move(config), key, false);
 }
 
