@@ -4,12 +4,7 @@
 
 load helpers
 
-setup() {
-  common_setup
-  import_busybox
-  C="$BATS_TEST_TMPDIR/ctx"
-  mkdir -p "$C"
-}
+setup() { build_setup; }
 teardown() { common_teardown; }
 
 layers() { shale inspect "$1" | jq '.[0].RootFS.Layers | length'; }

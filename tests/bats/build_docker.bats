@@ -18,12 +18,7 @@ setup_file() {
 }
 teardown_file() { private_dockerd_stop; }
 
-setup() {
-  common_setup
-  import_busybox
-  C="$BATS_TEST_TMPDIR/ctx"
-  mkdir -p "$C"
-}
+setup() { build_setup; }
 teardown() { common_teardown; }
 
 # Every entry of a merged view: path, type, mode, owner, link target, and a file's sha256.

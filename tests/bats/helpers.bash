@@ -93,6 +93,14 @@ common_setup() {
   mkdir -p "$SHALE_ROOT"
 }
 
+# For the build suites: busybox in the store and an empty context dir in $C.
+build_setup() {
+  common_setup
+  import_busybox
+  C="$BATS_TEST_TMPDIR/ctx"
+  mkdir -p "$C"
+}
+
 # Unmounts everything below the test's store (deepest first), kills processes whose
 # cwd/root is inside it, removes its cgroups, then the files.
 common_teardown() {
