@@ -327,3 +327,16 @@ given" ]
   run created_by child
   [[ "$output" == *"|1 V=given /bin/sh -c echo \$V > /v"* ]]
 }
+
+@test "build: a RUN whose program is missing fails clearly and leaves nothing; exec form and SHELL" {
+  before=$(store_state)
+  printf 'FROM busybox\nRUN ["/no/such/program", "x"]\n' >"$C/Dockerfile"
+  run shale build -t miss "$C"
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"The command '/no/such/program x' could not be run"* ]]
+  [ "$(store_state)" = "$before" ]
+  printf 'FROM busybox\nSHELL ["/bin/sh", "-ec"]\nRUN ["sh", "-c", "echo exec > /e"]\nRUN false; echo not-reached > /n\n' >"$C/Dockerfile"
+  run shale build "$C"
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"The command '/bin/sh -ec false; echo not-reached > /n' returned a non-zero code: 1"* ]]
+}
