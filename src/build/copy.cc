@@ -320,22 +320,33 @@ Result<std::string> HashPlan(const SourceTree& tree, const CopyPlan& plan) {
     h.Update(s.path);
     h.Update("\0", 1);
     for (const CopyItem& it : s.items) {
-      StatAt st = TRY(StatItem(tree.root(), it.from));
+      // A listed file is opened once: its fstat and its bytes come from the same fd.
+      UniqueFd in;
+      StatAt st;
+      if (it.entry && it.entry->type == EntryType::kFile) {
+        in = TRY(tree.root().OpenAt(it.from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+        if (fstat(in.get(), &st.st) != 0) return Error::FromErrno(errno, "stat " + it.from);
+      } else {
+        st = TRY(StatItem(tree.root(), it.from));
+      }
+      bool reg = S_ISREG(st.st.st_mode);
       std::string head = it.to + '\0' + std::to_string(st.st.st_mode) + ' ' +
                          std::to_string(st.st.st_uid) + ' ' + std::to_string(st.st.st_gid) + ' ' +
-                         std::to_string(S_ISREG(st.st.st_mode) ? st.st.st_size : 0) + ' ' +
-                         st.link + '\0';
+                         std::to_string(reg ? st.st.st_size : 0) + ' ' + st.link + '\0';
       h.Update(head);
-      if (!S_ISREG(st.st.st_mode)) continue;
-      UniqueFd in = TRY(tree.root().OpenAt(it.from, O_RDONLY | O_NOFOLLOW));
-      for (;;) {
-        ssize_t n = read(in.get(), buf, sizeof buf);
-        if (n == 0) break;
+      if (!reg) continue;
+      if (!in) in = TRY(tree.root().OpenAt(it.from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+      // The size read is the size hashed: a file that grows meanwhile is cut at its stat.
+      off_t left = st.st.st_size;
+      while (left > 0) {
+        ssize_t n = read(in.get(), buf, std::min<off_t>(left, sizeof buf));
+        if (n == 0) return Error(Errc::kBusy, it.from + " shrank while it was read");
         if (n < 0) {
           if (errno == EINTR) continue;
           return Error::FromErrno(errno, "read " + it.from);
         }
         h.Update(buf, n);
+        left -= n;
       }
     }
   }
