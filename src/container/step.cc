@@ -78,7 +78,8 @@ Result<int> Manager::RunStep(const std::string& id, const StepIo& io) {
     if (p[0].revents) break;
     if (io.cancel_fd >= 0 && p[1].revents) {
       cancelled = true;
-      // The whole cgroup, not only init: a step's background processes go too.
+      // The container's init is its pid namespace's init: when it dies, the kernel kills
+      // every other process of the step too.
       (void)::kill(started->pid, SIGKILL);
       break;
     }
