@@ -288,8 +288,13 @@ Result<PushResult> StoreImpl::Push(std::string_view ref_text, const PushOptions&
                        full_repo));
   }
   std::string cfg_path = root_ + "/image/overlay2/imagedb/content/sha256/" + img.id.hex();
-  TRY(upload(img.id, cfg_path, static_cast<int64_t>(config.size()), nlohmann::json::array(),
-             false));
+  // The config is in every repository the image was pulled from or pushed to (its
+  // RepoDigests), so it can be mounted from one of those like the layers.
+  nlohmann::json cfg_sources = nlohmann::json::array();
+  for (const auto& rd : TRY(Get(img.id)).repo_digests)
+    cfg_sources.push_back({{"Digest", img.id.str()},
+                           {"SourceRepository", rd.substr(0, rd.find('@'))}});
+  TRY(upload(img.id, cfg_path, static_cast<int64_t>(config.size()), cfg_sources, false));
 
   // The pulled manifest if it describes exactly these blobs; else Docker schema2.
   std::string man_bytes, man_type;
