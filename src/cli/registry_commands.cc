@@ -128,6 +128,14 @@ void AddPull(CLI::App& app, Context& ctx) {
       po.platform = o->platform;
       po.client = ClientOpts(*o);
       po.progress = lines.Callback();
+      // podman's max_parallel_downloads, as an environment knob (docker's is a daemon flag).
+      if (const char* n = getenv("SHALE_MAX_DOWNLOADS"); n && *n) {
+        auto v = ParseUint(n, 64, "SHALE_MAX_DOWNLOADS");
+        if (!v || *v == 0)
+          return Fail(what, Error(Errc::kInvalidArgument,
+                                  "SHALE_MAX_DOWNLOADS=" + std::string(n) + ": give 1 to 64"));
+        po.max_downloads = static_cast<int>(*v);
+      }
       auto res = (*store)->Pull(o->ref, po);
       if (!res) return Fail(what, std::move(res).error());
       lines.Line("Digest: " + res->repo_digest.substr(res->repo_digest.find('@') + 1));
