@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "graphdriver/graph_driver.h"
+#include "layer/layer.h"
 #include "registry/client.h"
 #include "util/digest.h"
 #include "util/error.h"
@@ -28,6 +29,7 @@ struct Image {
   Digest id;                       // sha256 of the config JSON
   nlohmann::json config;           // the image config (docker/OCI shape)
   std::vector<std::string> repo_tags;  // "busybox:latest"
+  std::vector<std::string> repo_digests;  // "127.0.0.1:5000/a/b@sha256:…" (pulled or pushed)
   std::vector<Digest> diff_ids;    // bottom first
   std::vector<Digest> chain_ids;   // bottom first
   std::string top_layer_id;        // graph driver id of the top layer ("" for no layers)
@@ -79,7 +81,8 @@ using TransferProgress = std::function<void(const std::string& id, const std::st
 struct PullOptions {
   std::string platform;             // "os/arch[/variant]"; "" = the host's
   registry::ClientOptions client;
-  TransferProgress progress;
+  TransferProgress progress;        // called from download threads too, one call at a time
+  int max_downloads = 3;            // layers downloaded at once (docker's default)
 };
 
 struct PullResult {
@@ -88,6 +91,7 @@ struct PullResult {
   std::string repo_digest;          // "host/repo@sha256:..." (docker's Digest: line)
   int layers_fetched = 0;
   int layers_present = 0;
+  int layers_resumed = 0;           // downloads that went on from what a killed pull left
   bool up_to_date = false;          // image and tag were already there
   registry::ClientStats stats;
 };
@@ -95,6 +99,9 @@ struct PullResult {
 struct PushOptions {
   registry::ClientOptions client;
   TransferProgress progress;
+  // Unset: each layer goes as the blob kept from pull/load, else gzip. Set (podman's
+  // --compression-format): every layer goes in that compression, made once and remembered.
+  std::optional<layer::Compression> compression;
 };
 
 struct PushResult {

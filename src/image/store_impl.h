@@ -85,6 +85,9 @@ class StoreImpl : public ImageStore {
   Result<void> UnmountImage(const Image& img) override;
   Result<std::vector<std::string>> TagsOf(const Digest& id) override;
   Result<PullResult> Pull(std::string_view ref, const PullOptions& opts) override;
+  // One attempt; `resumed` gets the ingest files it went on from.
+  Result<PullResult> PullOnce(std::string_view ref, const PullOptions& opts,
+                              std::vector<std::string>* resumed);
   Result<PushResult> Push(std::string_view ref, const PushOptions& opts) override;
 
   // --- shared by the verbs ---
@@ -125,7 +128,8 @@ class StoreImpl : public ImageStore {
   Result<void> ForgetDistribution(const Digest& image_id,
                                   const std::vector<store::LayerRecord>& removed);
   Result<void> SetImageManifest(const Digest& image_id, const Digest& manifest,
-                                const std::string& media_type, const std::string& repo_digest);
+                                const std::string& media_type, const std::string& repo_digest,
+                                const Digest& index = Digest());
 
   // Removes leftovers of commands that died (stale tmp/ entries). REQUIRES exclusive lock.
   void Recover();
