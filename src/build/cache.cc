@@ -1,5 +1,9 @@
 #include "build/cache.h"
 
+#include <unistd.h>
+
+#include <cerrno>
+
 #include "util/digest.h"
 #include "util/fs.h"
 #include "util/strings.h"
@@ -32,6 +36,22 @@ std::optional<std::string> BuildCache::Get(const std::string& key) const {
 Result<void> BuildCache::Put(const std::string& key, const std::string& image_id) {
   TRY(MakeDirsAbs(dir_, 0700));
   return WriteFileAtomic(dir_ + "/" + key, image_id + "\n", 0600);
+}
+
+Result<void> BuildCache::DropIf(const std::function<bool(const std::string&)>& gone) {
+  auto names = ListDir(dir_);
+  if (!names) {
+    if (names.error().code() == Errc::kNotFound) return Ok();
+    return std::move(names).error();
+  }
+  for (const auto& n : *names) {
+    if (!IsHex64(n)) continue;  // only the entries Put made (named by their key)
+    auto id = Get(n);
+    if (id && !gone(*id)) continue;
+    std::string p = dir_ + "/" + n;
+    if (::unlink(p.c_str()) != 0 && errno != ENOENT) return Error::FromErrno(errno, "unlink " + p);
+  }
+  return Ok();
 }
 
 }  // namespace shale::build

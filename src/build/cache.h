@@ -7,6 +7,7 @@
 // the next build that makes the step again overwrites the entry.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,6 +36,9 @@ class BuildCache {
   std::optional<std::string> Get(const std::string& key) const;
   // Records `key` -> `image_id` atomically (temp file, fsync, rename).
   Result<void> Put(const std::string& key, const std::string& image_id);
+  // Removes the entries whose image id `gone` says is gone (prune). Entries that cannot be
+  // read go too.
+  Result<void> DropIf(const std::function<bool(const std::string& image_id)>& gone);
 
  private:
   std::string dir_;

@@ -31,6 +31,8 @@ void RegisterContainerCommands(CLI::App& app, Context& ctx);
 void RegisterRegistryCommands(CLI::App& app, Context& ctx);
 // build_commands.cc: build
 void RegisterBuildCommands(CLI::App& app, Context& ctx);
+// prune_commands.cc: container prune, image prune, system prune
+void RegisterPruneCommands(CLI::App& app, Context& ctx);
 // run/create --pull missing|always|never: pulls `image` first as the policy says. Returns 0
 // to go on, else the exit status (125) after printing the error.
 int PullForRun(Context& ctx, const std::string& image, const std::string& policy);

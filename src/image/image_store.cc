@@ -287,6 +287,7 @@ Result<Image> StoreImpl::Get(const Digest& id) {
     auto rec = layers_.Get(c);
     if (!rec) return std::move(rec).error().Wrap("image " + id.Short());
     img.size += rec->size;
+    img.layer_sizes.push_back(rec->size);
     img.top_layer_id = rec->cache_id;
   }
   if (img.config.contains("created") && img.config["created"].is_string()) {

@@ -32,6 +32,7 @@ struct Image {
   std::vector<std::string> repo_digests;  // "127.0.0.1:5000/a/b@sha256:…" (pulled or pushed)
   std::vector<Digest> diff_ids;    // bottom first
   std::vector<Digest> chain_ids;   // bottom first
+  std::vector<int64_t> layer_sizes;  // each layer's content size, as chain_ids
   std::string top_layer_id;        // graph driver id of the top layer ("" for no layers)
   int64_t created_unix = 0;
   int64_t size = 0;                // sum of the layers' content sizes
