@@ -71,7 +71,15 @@ void AddCreateFlags(CLI::App* sub, container::CreateOptions& o, std::string& ent
   sub->add_option("-h,--hostname", o.hostname, "Container host name");
   sub->add_option("-v,--volume", o.volumes, "Bind mount SRC:DST[:ro]")->allow_extra_args(false);
   sub->add_flag("--read-only", o.read_only, "Mount the container's root filesystem read-only");
-  sub->add_option("--network,--net", o.network, "none (default) or host");
+  sub->add_option("--network,--net", o.network,
+                  "bridge (default), host, none, container:NAME|ID or a network's name");
+  sub->add_option("--network-alias", o.network_aliases,
+                  "Another name of the container on a user network")
+      ->allow_extra_args(false);
+  sub->add_option("-p,--publish", o.publish,
+                  "Publish a port: [IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp], ranges LOW-HIGH")
+      ->allow_extra_args(false);
+  sub->add_flag("-P,--publish-all", o.publish_all, "Publish the image's EXPOSEd ports on free ports");
   sub->add_option("-m,--memory", o.memory, "Memory limit (e.g. 32m)");
   sub->add_option("--cpus", o.cpus, "Number of CPUs (e.g. 1.5)");
   sub->add_option("--pids-limit", o.pids_limit, "Tune container pids limit (-1: unlimited)");
