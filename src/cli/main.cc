@@ -37,6 +37,7 @@ int Main(int argc, char** argv) {
   RegisterImageCommands(app, ctx);
   RegisterContainerCommands(app, ctx);
   RegisterRegistryCommands(app, ctx);
+  RegisterNetworkCommands(app, ctx);
 
   try {
     app.parse(argc, argv);

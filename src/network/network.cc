@@ -95,19 +95,42 @@ Endpoint EndpointFromJson(const json& j) {
   return e;
 }
 
-// Runs `ip link delete dev NAME` (no plugin removes a bridge, and CNI leaves them).
-void DeleteLink(const std::string& name) {
-  if (name.empty() || !PathExists("/sys/class/net/" + name)) return;
-  const char* argv[] = {"ip", "link", "delete", "dev", name.c_str(), nullptr};
+// Runs a tool quietly; its exit status (-1 if it could not run).
+int RunTool(std::vector<std::string> args) {
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
   pid_t pid;
-  if (posix_spawnp(&pid, "ip", nullptr, nullptr, const_cast<char**>(argv), environ) != 0) {
-    LogWarn("delete the bridge " + name + ": cannot run ip");
-    return;
-  }
+  int rc = posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) return -1;
   int st;
   while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
   }
-  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) LogWarn("delete the bridge " + name + " failed");
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+// Removes a network's bridge. No plugin does: CNI leaves bridges, and the firewall plugin's
+// ingressPolicy rules (two per bridge, made on the first ADD) outlive every DEL, because other
+// containers may still use them. Once the bridge goes they are dead rules: delete exactly
+// those two, spelled as the plugin made them.
+void DeleteBridge(const std::string& name) {
+  if (name.empty()) return;
+  const std::string comment = "CNI firewall plugin rules (ingressPolicy: same-bridge)";
+  while (RunTool({"iptables", "-t", "filter", "-D", "CNI-ISOLATION-STAGE-1", "-i", name, "!",
+                  "-o", name, "-m", "comment", "--comment", comment, "-j",
+                  "CNI-ISOLATION-STAGE-2"}) == 0) {
+  }
+  while (RunTool({"iptables", "-t", "filter", "-D", "CNI-ISOLATION-STAGE-2", "-o", name, "-m",
+                  "comment", "--comment", comment, "-j", "DROP"}) == 0) {
+  }
+  if (!PathExists("/sys/class/net/" + name)) return;
+  if (RunTool({"ip", "link", "delete", "dev", name}) != 0)
+    LogWarn("delete the bridge " + name + " failed");
 }
 
 // The hosts file is bind-mounted into the container: rewrite the inode, never replace it.
@@ -348,7 +371,7 @@ Result<void> Networks::Remove(std::string_view ref) {
                                   "); stop or disconnect them first");
   if (unlink((dir_ + "/networks/" + n.name + ".conflist").c_str()) != 0)
     return Error::FromErrno(errno, "remove network " + n.name);
-  DeleteLink(n.bridge);
+  DeleteBridge(n.bridge);
   (void)RemoveTreeAbs(dir_ + "/ipam/" + n.name);
   ReleaseSubnet(n.subnet, dir_);
   return Ok();
