@@ -235,6 +235,11 @@ void NoteForwarding(bool needed) {
             "that containers on bridge networks reach the outside; it stays on");
 }
 
+Result<FileLock> Networks::Lock() {
+  TRY(MakeDirsAbs(dir_, 0700));
+  return FileLock::Acquire(dir_ + "/lock", FileLock::Mode::kExclusive);
+}
+
 Networks::Networks(std::string store_root)
     : store_root_(std::move(store_root)), dir_(store_root_ + "/network") {}
 
@@ -260,7 +265,7 @@ Result<NetworkInfo> Networks::EnsureDefault() {
   auto n = Read(kDefaultNetwork);
   if (n || n.error().code() != Errc::kNotFound) return n;
   TRY(MakeDirsAbs(dir_ + "/networks", 0700));
-  FileLock lock = TRY(FileLock::Acquire(dir_ + "/lock", FileLock::Mode::kExclusive));
+  FileLock lock = TRY(Lock());
   n = Read(kDefaultNetwork);
   if (n || n.error().code() != Errc::kNotFound) return n;
   NetworkInfo info;
@@ -283,7 +288,7 @@ Result<NetworkInfo> Networks::Create(const CreateRequest& req) {
     return Error(Errc::kInvalidArgument, "network name \"" + req.name + "\" is reserved (a "
                                          "predefined network mode)");
   TRY(EnsureDefault());
-  FileLock lock = TRY(FileLock::Acquire(dir_ + "/lock", FileLock::Mode::kExclusive));
+  FileLock lock = TRY(Lock());
   if (PathExists(dir_ + "/networks/" + req.name + ".conflist"))
     return Error(Errc::kAlreadyExists, "network with name " + req.name + " already exists");
   NetworkInfo info;
@@ -357,10 +362,9 @@ Result<std::vector<NetworkInfo>> Networks::List() {
 }
 
 Result<void> Networks::Remove(std::string_view ref) {
+  if (ref == kDefaultNetwork && !PathExists(dir_ + "/networks/bridge.conflist")) return Ok();
   NetworkInfo n = TRY(Get(ref));
-  if (n.name == kDefaultNetwork)
-    return Error(Errc::kInvalidArgument, "bridge is a pre-defined network and cannot be removed");
-  FileLock lock = TRY(FileLock::Acquire(dir_ + "/lock", FileLock::Mode::kExclusive));
+  FileLock lock = TRY(Lock());
   std::vector<std::string> users;
   for (const Attachment& a : LoadAll())
     for (const Endpoint& e : a.endpoints)
@@ -380,7 +384,7 @@ Result<void> Networks::Remove(std::string_view ref) {
 Result<std::vector<std::string>> Networks::Prune() {
   std::vector<std::string> removed;
   for (const NetworkInfo& n : TRY(List())) {
-    if (n.name == kDefaultNetwork) continue;
+    if (n.name == kDefaultNetwork) continue;  // only by name: `network rm bridge`
     auto r = Remove(n.id);
     if (r) removed.push_back(n.name);
     else if (r.error().code() != Errc::kBusy) return std::move(r).error();
@@ -504,12 +508,12 @@ Result<Attachment> Networks::Attach(const AttachRequest& req) {
   // Ports first: a port in use must fail before anything exists.
   a.port_fds = TRY(ReservePorts(a.ports));
   TRY(MakeDirsAbs(dir_ + "/cache", 0700));
-  FileLock lock = TRY(FileLock::Acquire(dir_ + "/lock", FileLock::Mode::kExclusive));
+  FileLock lock = TRY(Lock());
   if (PathExists(dir_ + "/cache/" + a.container_id + ".json") || PathExists(a.netns)) {
     // Left by a crash: undo it before starting over.
     lock = FileLock();
     TRY(Detach(a.container_id));
-    lock = TRY(FileLock::Acquire(dir_ + "/lock", FileLock::Mode::kExclusive));
+    lock = TRY(Lock());
   }
   TRY(CreateNetns(a.netns));
   bool ok = false;
@@ -546,7 +550,7 @@ Result<Attachment> Networks::Attach(const AttachRequest& req) {
 
 Result<void> Networks::Connect(const std::string& container_id, const EndpointRequest& ep) {
   NetworkInfo n = TRY(Get(ep.network));
-  FileLock lock = TRY(FileLock::Acquire(dir_ + "/lock", FileLock::Mode::kExclusive));
+  FileLock lock = TRY(Lock());
   std::optional<Attachment> a = Load(container_id);
   if (!a || !PathExists(a->netns))
     return Error(Errc::kInvalidArgument,
@@ -572,7 +576,7 @@ Result<void> Networks::Connect(const std::string& container_id, const EndpointRe
 
 Result<void> Networks::Disconnect(const std::string& container_id, const std::string& network) {
   NetworkInfo n = TRY(Get(network));
-  FileLock lock = TRY(FileLock::Acquire(dir_ + "/lock", FileLock::Mode::kExclusive));
+  FileLock lock = TRY(Lock());
   std::optional<Attachment> a = Load(container_id);
   auto it = a ? std::find_if(a->endpoints.begin(), a->endpoints.end(),
                              [&](const Endpoint& e) { return e.network_id == n.id; })
@@ -591,7 +595,10 @@ Result<void> Networks::Disconnect(const std::string& container_id, const std::st
 }
 
 Result<void> Networks::Detach(const std::string& container_id) {
-  FileLock lock = TRY(FileLock::Acquire(dir_ + "/lock", FileLock::Mode::kExclusive));
+  // Most calls find nothing (--network none/host, a second Detach from rm): no lock needed.
+  if (!PathExists(dir_ + "/cache/" + container_id + ".json"))
+    return RemoveNetns(NetnsPath(container_id));
+  FileLock lock = TRY(Lock());
   std::optional<Attachment> a = Load(container_id);
   if (!a) return RemoveNetns(NetnsPath(container_id));
   for (auto it = a->endpoints.rbegin(); it != a->endpoints.rend(); ++it) DelEndpoint(*a, *it);

@@ -28,6 +28,7 @@
 #include "network/subnet.h"
 #include "util/error.h"
 #include "util/fd.h"
+#include "util/fs.h"
 
 namespace shale::network {
 
@@ -100,10 +101,12 @@ class Networks {
   // kNotFound "network X not found".
   Result<NetworkInfo> Get(std::string_view ref);
   Result<std::vector<NetworkInfo>> List();
-  // kBusy while a container is attached; kInvalidArgument for "bridge" (as docker refuses).
-  // Deletes the bridge device and releases the subnet.
+  // kBusy while a container is attached. Deletes the bridge device, its isolation rules and
+  // leases, and releases the subnet. Unlike docker, "bridge" may be removed too (when no
+  // container uses it): it is made again, maybe on another subnet, when a container next
+  // needs it. That is how a store is left with nothing of shale on the host.
   Result<void> Remove(std::string_view ref);
-  // Removes user networks no container is attached to; returns their names.
+  // Removes user networks no container is attached to (never "bridge"); returns their names.
   Result<std::vector<std::string>> Prune();
   // docker's `network inspect` object.
   nlohmann::json InspectJson(const NetworkInfo& n);
@@ -127,6 +130,7 @@ class Networks {
   const std::string& dir() const { return dir_; }
 
  private:
+  Result<FileLock> Lock();
   Result<NetworkInfo> Read(const std::string& name);
   Result<NetworkInfo> EnsureDefault();
   Result<void> WriteCache(const Attachment& a);
