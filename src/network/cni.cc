@@ -7,10 +7,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 
 #include "util/fd.h"
 #include "util/fs.h"
+#include "util/log.h"
 #include "util/strings.h"
 
 extern char** environ;
@@ -174,7 +176,11 @@ Result<json> ExecPlugin(const std::string& command, const json& config,
   std::string what = "CNI plugin " + type + " " + command + " (network " +
                      config.value("name", std::string("?")) + ")";
   std::string path = TRY(FindPlugin(type).Wrap(what));
+  auto t0 = std::chrono::steady_clock::now();
   Output o = TRY(Spawn(path, config.dump(), PluginEnv(command, inv)).Wrap(what));
+  LogDebug(what + " " + inv.ifname + ": " +
+           std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(
+                              std::chrono::steady_clock::now() - t0).count() / 1000.0) + " ms");
   json answer = nullptr;
   if (!Trim(o.out).empty()) {
     answer = json::parse(o.out, nullptr, false);

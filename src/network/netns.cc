@@ -1,15 +1,37 @@
 #include "network/netns.h"
 
 #include <fcntl.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
+
 #include "util/fd.h"
 #include "util/fs.h"
 
 namespace shale::network {
+namespace {
+
+// `lo` up in the new namespace, as docker does in every one it makes. The loopback CNI plugin
+// does the same, but as one more Go binary to start it costs ~10 ms per container; one ioctl
+// here costs nothing (the runtime does the same for --network none). Failure shows later, as
+// 127.0.0.1 unreachable, not as a failed start: the namespace is still usable.
+void BringUpLo() {
+  UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!sock) return;
+  struct ifreq ifr = {};
+  std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+  if (ioctl(sock.get(), SIOCGIFFLAGS, &ifr) != 0) return;
+  ifr.ifr_flags |= IFF_UP;
+  (void)ioctl(sock.get(), SIOCSIFFLAGS, &ifr);
+}
+
+}  // namespace
 
 std::string NetnsDir() {
   if (const char* d = getenv("SHALE_NETNS_DIR"); d && *d) return d;
@@ -46,6 +68,8 @@ Result<void> CreateNetns(const std::string& path) {
       err = errno;
     else if (mount("/proc/self/ns/net", path.c_str(), nullptr, MS_BIND, nullptr) != 0)
       err = -errno;
+    else
+      BringUpLo();
     (void)!write(wr.get(), &err, sizeof(err));
     _exit(0);
   }

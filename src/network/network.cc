@@ -530,10 +530,6 @@ Result<Attachment> Networks::Attach(const AttachRequest& req) {
   } undo{this, a, ok};
   // The cache exists before the first ADD, so that a crash mid-way leaves a record to undo.
   TRY(WriteCache(a));
-  json lo = {{"cniVersion", kCniVersion}, {"name", "loopback"},
-             {"plugins", json::array({{{"type", "loopback"}}})}};
-  TRY(AddList(lo, CniInvocation{a.container_id, a.netns, "lo", json::object()})
-          .Wrap("bring up lo"));
   std::vector<std::string> ids;
   for (size_t i = 0; i < nets.size(); ++i) {
     a.endpoints.push_back(TRY(AddEndpoint(a, nets[i], req.networks[i],

@@ -12,7 +12,7 @@
 // Outside the store: the netns files (netns.h) and the machine-wide subnet claims (subnet.h).
 //
 // Lifecycle: Attach (before the container's process starts) reserves the host ports, makes
-// the netns, runs ADD for the loopback and every network, writes the cache after each step
+// the netns (lo up), runs ADD for every network, writes the cache after each step
 // and the container's /etc/hosts. Detach (after it stopped, or on rm) runs DEL from the cache,
 // removes the netns and the cache. A failed Attach undoes what it did before returning.
 #pragma once
