@@ -70,6 +70,9 @@ no_network_trace_of() {
   [[ "$output" == *"inet $ip/"* ]]
   run shale exec b1 ip route
   [[ "$output" == *"default via $gw dev eth0"* ]]
+  # /sys is the container's network namespace's, not the host's.
+  run shale exec b1 ls /sys/class/net
+  [ "$(echo $output)" = "eth0 lo" ]
   run shale exec b1 cat /etc/hosts
   [[ "$output" == *"$ip	${id:0:12}"* ]]
   run shale exec b1 cat /etc/resolv.conf
