@@ -127,6 +127,10 @@ TEST(Networks, DelFromTheCacheAfterTheConfigIsGone) {
   std::string lease = tmp->path() + "/network/ipam/cachetest/" + e.ip;
   EXPECT_TRUE(PathExists(lease));
   EXPECT_NE(ReadFile(hosts)->find(e.ip + "\th1 c1 alias1"), std::string::npos);
+  // CHECK against the cached result: the plugins confirm what ADD made.
+  CniInvocation inv{ar.container_id, a->netns, e.ifname, e.runtime_config};
+  auto checked = CheckList(e.config, e.result, inv);
+  EXPECT_TRUE(checked) << checked.error().message();
 
   // A changed or lost config must not matter to DEL.
   ASSERT_EQ(unlink((tmp->path() + "/network/networks/cachetest.conflist").c_str()), 0);
