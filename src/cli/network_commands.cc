@@ -18,16 +18,18 @@ int Fail(std::string_view context, Error e, int status = 1) {
 
 void AddNetworkCreate(CLI::App* net, Context& ctx) {
   auto req = std::make_shared<network::CreateRequest>();
+  auto driver = std::make_shared<std::string>("bridge");
   auto* sub = net->add_subcommand("create", "Create a bridge network");
   sub->add_option("--subnet", req->subnet, "Subnet in CIDR notation (default: a free one)");
   sub->add_option("--gateway", req->gateway, "Gateway address (default: the subnet's first)");
   sub->add_flag("--internal", req->internal, "No outbound access (no masquerade, no default route)");
-  sub->add_option("-d,--driver", [](const std::vector<std::string>& v) {
-    return v.size() == 1 && v[0] == "bridge";
-  }, "Driver (only bridge)");
+  sub->add_option("-d,--driver", *driver, "Driver (only bridge)");
   sub->add_option("name", req->name, "NETWORK")->required();
-  sub->callback([&ctx, req] {
-    ctx.action = [&ctx, req]() -> int {
+  sub->callback([&ctx, req, driver] {
+    ctx.action = [&ctx, req, driver]() -> int {
+      if (*driver != "bridge")
+        return Fail("network create", Error(Errc::kUnsupported, "driver \"" + *driver +
+                                                                    "\": shale has only bridge networks"));
       auto mgr = container::Manager::Open(ctx.root);
       if (!mgr) return Fail("network create", std::move(mgr).error());
       auto n = (*mgr)->networks().Create(*req);
