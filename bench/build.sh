@@ -60,16 +60,16 @@ median() { sort -n "$1" | awk '{ v[NR] = $1 } END { if (NR) printf "%.1f", (NR %
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
 
 for f in shale docker podman cached; do : >"$M/$f.us"; done
-"$SHALE" build -q "$ctx" >/dev/null  # the cache for the cached rebuild
+"$SHALE" build -q --network none "$ctx" >/dev/null  # the cache for the cached rebuild
 for i in $(seq "$RUNS"); do
-  time_us "$SHALE" build -q --no-cache "$ctx" >>"$M/shale.us"
+  time_us "$SHALE" build -q --network none --no-cache "$ctx" >>"$M/shale.us"
   if [ $have_docker = 1 ]; then
     time_us env DOCKER_BUILDKIT=0 docker build -q --no-cache --network none "$ctx" >>"$M/docker.us"
   fi
   if [ $have_podman = 1 ]; then
     time_us podman_bench build -q --no-cache --network none "$ctx" >>"$M/podman.us"
   fi
-  time_us "$SHALE" build -q "$ctx" >>"$M/cached.us"
+  time_us "$SHALE" build -q --network none "$ctx" >>"$M/cached.us"
 done
 
 # 10,000 files of 1 KiB in 100 directories.
@@ -80,10 +80,10 @@ for d in $(seq 100); do
   for f in $(seq 100); do head -c 1024 /dev/urandom >"$big/d$d/f$f"; done
 done
 printf 'FROM busybox\nCOPY . /ctx/\n' >"$big/Dockerfile"
-"$SHALE" build -q "$big" >/dev/null
+"$SHALE" build -q --network none "$big" >/dev/null
 : >"$M/ctx.us"; : >"$M/tar.us"
 for i in $(seq "$RUNS"); do
-  time_us "$SHALE" build -q "$big" >>"$M/ctx.us"
+  time_us "$SHALE" build -q --network none "$big" >>"$M/ctx.us"
   time_us sh -c "tar -C '$big' -cf - . | sha256sum" >>"$M/tar.us"
 done
 

@@ -152,6 +152,8 @@ class Builder {
   container::Manager& mgr_;
   image::ImageStore& images_;
   const BuildOptions& o_;
+  // docker build's modes; its "default" is the bridge.
+  std::string StepNetwork() const { return o_.network == "default" ? "bridge" : o_.network; }
   BuildCache cache_;
   SignalGuard signals_;
   Dockerfile df_;
@@ -220,7 +222,7 @@ Result<std::string> Builder::NewContainer(const image::Image& base, const json& 
   sc.env = std::move(env);
   sc.workdir = config.value("WorkingDir", "");
   sc.user = config.value("User", "");
-  sc.network = o_.network;
+  sc.network = StepNetwork();
   sc.name = std::string(kContainerPrefix) + std::to_string(getpid()) + "-" + RandomHexId(12);
   return mgr_.CreateStep(sc);
 }
@@ -505,11 +507,10 @@ Result<void> Builder::RunStage(size_t index) {
 
 Result<BuildResult> Builder::Run() {
   // Everything that can be refused is refused before any work.
-  if (o_.network != "none" && o_.network != "host") {
-    if (o_.network == "bridge")
-      return Error(Errc::kUnsupported, "--network bridge is not supported yet; use none or host");
-    return Error(Errc::kInvalidArgument, "--network " + o_.network + ": use none or host");
-  }
+  const std::string net = StepNetwork();
+  if (net != "none" && net != "host" && net != "bridge")
+    return Error(Errc::kInvalidArgument,
+                 "--network " + o_.network + ": use bridge (the default), host or none");
   std::vector<std::string> tags;
   for (const std::string& t : o_.tags) tags.push_back(TRY(image::NormalizeTag(t).Wrap("-t")));
   df_ = TRY(ParseDockerfile(o_.dockerfile_text, o_.dockerfile_name));

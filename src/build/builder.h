@@ -28,7 +28,7 @@ struct BuildOptions {
   std::string target;                 // --target ("" = the last stage)
   bool no_cache = false;
   bool pull = false;
-  std::string network = "none";       // none | host
+  std::string network = "bridge";     // bridge (docker's default) | host | none
   std::map<std::string, std::string> labels;   // --label: a LABEL step after the last
   bool quiet = false;                 // -q: no step lines, no RUN output
   int out_fd = 1;                     // step lines and RUN output

@@ -39,7 +39,7 @@ void RegisterBuildCommands(CLI::App& app, Context& ctx) {
   struct Opts {
     std::string context;
     std::vector<std::string> tags, build_args, labels;
-    std::string file, target, network = "none", iidfile;
+    std::string file, target, network = "bridge", iidfile;
     bool no_cache = false, pull = false, quiet = false;
   };
   auto o = std::make_shared<Opts>();
@@ -55,7 +55,7 @@ void RegisterBuildCommands(CLI::App& app, Context& ctx) {
   sub->add_option("--target", o->target, "Build only up to this stage");
   sub->add_flag("--no-cache", o->no_cache, "Do not use the cache");
   sub->add_flag("--pull", o->pull, "Pull the FROM images even if present");
-  sub->add_option("--network", o->network, "Network of the RUN steps: none or host");
+  sub->add_option("--network", o->network, "Network of the RUN steps: bridge (default), host or none");
   sub->add_option("--label", o->labels, "Set an image label (K=V); repeatable")
       ->allow_extra_args(false);
   sub->add_flag("-q,--quiet", o->quiet, "Print only the image id");

@@ -25,8 +25,10 @@ int ReportError(const Error& e, int status = 1);
 // image_commands.cc: import, load, save, images, tag, rmi, history, mount, umount
 void RegisterImageCommands(CLI::App& app, Context& ctx);
 // container_commands.cc: run, create, start, exec, ps, stop, kill, rm, logs, wait, inspect,
-// commit, diff, export
+// commit, diff, export, port
 void RegisterContainerCommands(CLI::App& app, Context& ctx);
+// network_commands.cc: network create, ls, inspect, rm, prune, connect, disconnect
+void RegisterNetworkCommands(CLI::App& app, Context& ctx);
 // registry_commands.cc: pull, push, login, logout
 void RegisterRegistryCommands(CLI::App& app, Context& ctx);
 // build_commands.cc: build

@@ -38,6 +38,7 @@ int Main(int argc, char** argv) {
   RegisterContainerCommands(app, ctx);
   RegisterRegistryCommands(app, ctx);
   RegisterBuildCommands(app, ctx);
+  RegisterNetworkCommands(app, ctx);
   RegisterPruneCommands(app, ctx);
 
   try {

@@ -1,6 +1,7 @@
 // container prune, image prune, system prune: docker's clean-up verbs.
 //
-// What goes: stopped containers (created or exited); dangling images (untagged: the
+// What goes: stopped containers (created or exited); user networks no container uses
+// (system prune; `network prune` alone is in network_commands.cc); dangling images (untagged: the
 // builder's cache images and images a tag moved away from), or with -a every image no
 // container uses; and the build cache entries whose image is gone. Images are removed
 // through ImageStore::Remove, so a layer another image or a container stands on is kept.
@@ -33,6 +34,7 @@ bool Confirm(const std::string& warning) {
 
 struct Pruned {
   std::vector<std::string> containers;
+  std::vector<std::string> networks;
   std::vector<std::string> image_lines;  // "untagged: …", "deleted: sha256:…"
   int64_t reclaimed = 0;
 };
@@ -50,14 +52,22 @@ Result<void> PruneContainers(container::Manager& mgr, Pruned& out) {
   return Ok();
 }
 
+// Images some container (running or not) was made from: prune leaves them, tags and all.
+Result<std::set<std::string>> ImagesInUse(container::Manager& mgr) {
+  std::set<std::string> used;
+  for (const auto& s : TRY(mgr.List(true))) used.insert(s.record.image_id);
+  return used;
+}
+
 // REQUIRES the store lock (exclusive).
-Result<void> PruneImages(image::ImageStore& store, bool all, Pruned& out) {
+Result<void> PruneImages(image::ImageStore& store, bool all, const std::set<std::string>& used,
+                         Pruned& out) {
   std::map<std::string, int64_t> layer_size;  // chain id -> its size, for the reclaimed sum
   std::vector<image::Image> candidates;
   for (const auto& img : TRY(store.List())) {
     for (size_t i = 0; i < img.chain_ids.size() && i < img.layer_sizes.size(); ++i)
       layer_size[img.chain_ids[i].str()] = img.layer_sizes[i];
-    if (all || img.repo_tags.empty()) candidates.push_back(img);
+    if ((all || img.repo_tags.empty()) && !used.count(img.id.str())) candidates.push_back(img);
   }
   for (const auto& img : candidates) {
     // By tag, one at a time (the last one deletes the image); untagged ones by id. A
@@ -95,6 +105,11 @@ void Print(const Pruned& p, bool containers, bool images) {
   if (containers && !p.containers.empty()) {
     std::cout << "Deleted Containers:\n";
     for (const auto& id : p.containers) std::cout << id << "\n";
+    std::cout << "\n";
+  }
+  if (!p.networks.empty()) {
+    std::cout << "Deleted Networks:\n";
+    for (const auto& n : p.networks) std::cout << n << "\n";
     std::cout << "\n";
   }
   if (images && !p.image_lines.empty()) {
@@ -137,12 +152,15 @@ void AddImagePrune(CLI::App& group, Context& ctx) {
                                          "container associated to them."
                                        : "This will remove all dangling images."))
         return 0;
-      auto store = image::ImageStore::Open(ctx.root);
-      if (!store) return Fail("image prune", std::move(store).error());
-      auto lock = (*store)->Lock(FileLock::Mode::kExclusive);
+      auto mgr = container::Manager::Open(ctx.root);
+      if (!mgr) return Fail("image prune", std::move(mgr).error());
+      auto used = ImagesInUse(**mgr);
+      if (!used) return Fail("image prune", std::move(used).error());
+      auto lock = (*mgr)->images().Lock(FileLock::Mode::kExclusive);
       if (!lock) return Fail("image prune", std::move(lock).error());
       Pruned p;
-      if (auto r = PruneImages(**store, o->all, p); !r) return Fail("image prune", std::move(r).error());
+      if (auto r = PruneImages((*mgr)->images(), o->all, *used, p); !r)
+        return Fail("image prune", std::move(r).error());
       Print(p, false, true);
       return 0;
     };
@@ -156,7 +174,8 @@ void AddSystemPrune(CLI::App& group, Context& ctx) {
   sub->add_flag("-f,--force", o->force, "Do not prompt for confirmation");
   sub->callback([&ctx, o] {
     ctx.action = [&ctx, o]() -> int {
-      std::string warning = "This will remove:\n  - all stopped containers\n  - all " +
+      std::string warning = "This will remove:\n  - all stopped containers\n  - all networks not used by at least "
+                            "one container\n  - all " +
                             std::string(o->all ? "images without at least one container "
                                                  "associated to them"
                                                : "dangling images") +
@@ -166,9 +185,14 @@ void AddSystemPrune(CLI::App& group, Context& ctx) {
       if (!mgr) return Fail("system prune", std::move(mgr).error());
       Pruned p;
       if (auto r = PruneContainers(**mgr, p); !r) return Fail("system prune", std::move(r).error());
+      auto nets = (*mgr)->networks().Prune();
+      if (!nets) return Fail("system prune", std::move(nets).error());
+      p.networks = *nets;
+      auto used = ImagesInUse(**mgr);
+      if (!used) return Fail("system prune", std::move(used).error());
       auto lock = (*mgr)->images().Lock(FileLock::Mode::kExclusive);
       if (!lock) return Fail("system prune", std::move(lock).error());
-      if (auto r = PruneImages((*mgr)->images(), o->all, p); !r)
+      if (auto r = PruneImages((*mgr)->images(), o->all, *used, p); !r)
         return Fail("system prune", std::move(r).error());
       Print(p, true, true);
       return 0;

@@ -32,6 +32,7 @@
 #include "container/spec.h"
 #include "image/image_store.h"
 #include "layer/layer.h"
+#include "network/network.h"
 #include "util/error.h"
 
 namespace shale::container {
@@ -81,7 +82,7 @@ struct StepConfig {
   std::vector<std::string> args;    // the argv to run, as is: the image's Entrypoint is unused
   std::vector<std::string> env;     // K=V each, set over the image's Env
   std::string workdir, user;        // "" = the image's
-  std::string network = "none";     // none | host
+  std::string network = "bridge";   // bridge | host | none (as run's --network)
   std::string name;                 // "" = a random name
 };
 
@@ -99,6 +100,7 @@ class Manager {
   static Result<std::unique_ptr<Manager>> Open(const std::string& root);
 
   image::ImageStore& images() { return *images_; }
+  network::Networks& networks() { return networks_; }
 
   // Creates the container (init + rw layers, files) and returns its id. Takes the store lock.
   Result<std::string> Create(const CreateOptions& opts);
@@ -146,7 +148,13 @@ class Manager {
 
  private:
   Manager(std::string root, std::unique_ptr<image::ImageStore> images)
-      : root_(std::move(root)), images_(std::move(images)) {}
+      : root_(root), images_(std::move(images)), networks_(root) {}
+  // The network part of Prepare: joins (container:) or attaches (bridge, user networks) and
+  // sets the spec's network namespace path. The published ports stay held in held_ports_,
+  // which the monitor inherits across fork.
+  Result<void> PrepareNetwork(const Record& r, oci::RuntimeSpec& spec);
+  // The network part of the record for inspect: NetworkSettings.
+  nlohmann::json NetworkSettings(const Record& r);
   // Mounts the rw layer and writes config.json. REQUIRES the store lock.
   Result<oci::RuntimeSpec> Prepare(const Record& r);
   Result<void> SaveState(const std::string& id, const State& s);
@@ -166,6 +174,8 @@ class Manager {
 
   std::string root_;
   std::unique_ptr<image::ImageStore> images_;
+  network::Networks networks_;
+  std::vector<UniqueFd> held_ports_;
 };
 
 // Exit status for a failed start: 127 not found, 126 cannot execute, 125 otherwise.

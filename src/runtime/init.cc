@@ -570,7 +570,9 @@ Result<InitConfig> PlanInit(const oci::RuntimeSpec& spec, const RunOptions& opts
   c.no_pivot = opts.no_pivot;
   c.die_with_parent = opts.die_with_parent;
   c.hostname = spec.hostname;
+  bool own_net = false;  // a network namespace not the host's: made here or joined by path
   for (const oci::Namespace& n : spec.linux.namespaces) {
+    if (n.type == "network") own_net = true;
     if (!n.path.empty()) continue;
     if (n.type == "uts") c.new_uts = true;
     if (n.type == "network") c.new_net = true;
@@ -592,7 +594,7 @@ Result<InitConfig> PlanInit(const oci::RuntimeSpec& spec, const RunOptions& opts
       pm.type = "cgroup2";
       pm.source = "cgroup";
     }
-    if (m.type == "sysfs" && !c.new_net) {
+    if (m.type == "sysfs" && !own_net) {
       // sysfs shows the mounting process's network namespace: with the host network, bind
       // the host's /sys read-only instead.
       pm.type.clear();

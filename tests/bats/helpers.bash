@@ -111,6 +111,12 @@ common_teardown() {
     for id in $("$SHALE_BIN" --root "$root" ps -aq 2>/dev/null); do
       "$SHALE_BIN" --root "$root" rm -f "$id" >/dev/null 2>&1 || true
     done
+    # Containers run on the store's own default bridge (docs/network.md): remove it and any
+    # user network, so no bridge or iptables rule outlives the test.
+    if [ -d "$root/network/networks" ]; then
+      "$SHALE_BIN" --root "$root" network prune >/dev/null 2>&1 || true
+      "$SHALE_BIN" --root "$root" network rm bridge >/dev/null 2>&1 || true
+    fi
   fi
   local m
   for m in $(awk -v r="$root" 'index($5, r) == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
