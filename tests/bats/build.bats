@@ -303,9 +303,9 @@ EOF
   [[ "$output" == *"Dockerfile:3"* ]]
   [[ "$output" != *"Step 1"* ]]
   printf 'FROM busybox\nRUN echo hi\n' >"$C/Dockerfile"
-  run shale build --network bridge "$C"
+  run shale build --network bogus "$C"
   [ "$status" -ne 0 ]
-  [[ "$output" == *"not supported yet"* ]]
+  [[ "$output" == *"--network bogus: use bridge (the default), host or none"* ]]
   run shale build -t 'Bad:Tag:x' "$C"
   [ "$status" -ne 0 ]
   [ "$(store_state)" = "$before" ]
@@ -339,4 +339,19 @@ given" ]
   run shale build "$C"
   [ "$status" -ne 0 ]
   [[ "$output" == *"The command '/bin/sh -ec false; echo not-reached > /n' returned a non-zero code: 1"* ]]
+}
+
+@test "build: RUN steps are on the bridge by default, as docker's; --network none has only lo" {
+  printf 'FROM busybox\nRUN cat /proc/net/dev | cut -d: -f1 | tr -d " " | grep -v "|" | sort | tr "\\n" " " > /ifaces\n' >"$C/Dockerfile"
+  run shale build -q -t net:bridge "$C"
+  [ "$status" -eq 0 ]
+  run shale run --rm --network none net:bridge cat /ifaces
+  [ "$output" = "eth0 lo " ]
+  run shale build -q --no-cache --network none -t net:none "$C"
+  [ "$status" -eq 0 ]
+  run shale run --rm --network none net:none cat /ifaces
+  [ "$output" = "lo " ]
+  # The step containers are gone, and with them their addresses (no lease left).
+  [ -z "$(shale ps -aq)" ]
+  [ -z "$(find "$SHALE_ROOT/network/ipam" -type f -name '*.*.*.*' 2>/dev/null)" ]
 }
