@@ -197,8 +197,9 @@ Result<PullResult> StoreImpl::PullOnce(std::string_view ref_text, const PullOpti
       return got;
     };
     auto unpacked = UnpackStream(txn, parent_cache, read, false, "", l.size);
-    if (!unpacked) f.Cancel();
-    // The download's own error says more than the extractor's "stream ended" would.
+    // Even when the extractor gave up, the download runs to its end: for bytes that are not
+    // the blob, its digest check ("content has digest …") says more than the extractor's
+    // "not a tar" would. Its error comes first.
     if (auto dres = f.Wait(); !dres && dres.error().code() != Errc::kCancelled) {
       if (dres.error().code() == Errc::kCorrupt) (void)::unlink(f.path().c_str());
       return std::move(dres).error().Wrap("pull " + ref.FamiliarString());
