@@ -35,9 +35,74 @@ void GetOpt(const json& j, const char* key, std::optional<T>* out) {
 // Tracks the field being decoded so an exception can name it.
 struct Cursor {
   std::string field;
+  std::vector<std::string> unsupported;  // fields present that shale does not implement
 };
 
+bool IsEmptyValue(const json& v) {
+  return v.is_null() || ((v.is_object() || v.is_array() || v.is_string()) && v.empty());
+}
+
+// Records every member of `j` not in `known` (and not empty) as unsupported, by its path.
+void CheckKnown(const json& j, std::string_view path, std::initializer_list<std::string_view> known,
+                Cursor* c) {
+  if (!j.is_object()) return;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    bool ok = false;
+    for (std::string_view k : known) ok |= (k == it.key());
+    if (!ok && !IsEmptyValue(it.value()))
+      c->unsupported.push_back(std::string(path) + (path.empty() ? "" : ".") + it.key());
+  }
+}
+
+void DecodeHookList(const json& h, const char* key, std::vector<Hook>* out, Cursor* c) {
+  auto it = h.find(key);
+  if (it == h.end() || it->is_null()) return;
+  c->field = std::string("hooks.") + key;
+  for (const json& hj : it->get_ref<const json::array_t&>()) {
+    CheckKnown(hj, c->field, {"path", "args", "env", "timeout"}, c);
+    Hook hook;
+    Get(hj, "path", &hook.path);
+    Get(hj, "args", &hook.args);
+    Get(hj, "env", &hook.env);
+    GetOpt(hj, "timeout", &hook.timeout);
+    out->push_back(std::move(hook));
+  }
+}
+
+void DecodeHooks(const json& h, Hooks* out, Cursor* c) {
+  CheckKnown(h, "hooks",
+             {"prestart", "createRuntime", "createContainer", "startContainer", "poststart",
+              "poststop"},
+             c);
+  DecodeHookList(h, "prestart", &out->prestart, c);
+  DecodeHookList(h, "createRuntime", &out->create_runtime, c);
+  DecodeHookList(h, "createContainer", &out->create_container, c);
+  DecodeHookList(h, "startContainer", &out->start_container, c);
+  DecodeHookList(h, "poststart", &out->poststart, c);
+  DecodeHookList(h, "poststop", &out->poststop, c);
+}
+
+void DecodeIdMappings(const json& l, const char* key, std::vector<IdMapping>* out, Cursor* c) {
+  auto it = l.find(key);
+  if (it == l.end() || it->is_null()) return;
+  c->field = std::string("linux.") + key;
+  for (const json& mj : it->get_ref<const json::array_t&>()) {
+    CheckKnown(mj, c->field, {"containerID", "hostID", "size"}, c);
+    IdMapping m;
+    Get(mj, "containerID", &m.container_id);
+    Get(mj, "hostID", &m.host_id);
+    Get(mj, "size", &m.size);
+    out->push_back(m);
+  }
+}
+
 void DecodeProcess(const json& p, Process* out, Cursor* c) {
+  CheckKnown(p, "process",
+             {"terminal", "consoleSize", "user", "args", "env", "cwd", "capabilities", "rlimits",
+              "noNewPrivileges", "oomScoreAdj"},
+             c);
+  c->field = "process.oomScoreAdj";
+  GetOpt(p, "oomScoreAdj", &out->oom_score_adj);
   c->field = "process.terminal";
   Get(p, "terminal", &out->terminal);
   if (auto it = p.find("consoleSize"); it != p.end() && !it->is_null()) {
@@ -47,6 +112,8 @@ void DecodeProcess(const json& p, Process* out, Cursor* c) {
   }
   if (auto it = p.find("user"); it != p.end() && !it->is_null()) {
     c->field = "process.user";
+    CheckKnown(*it, "process.user", {"uid", "gid", "umask", "additionalGids"}, c);
+    GetOpt(*it, "umask", &out->user.umask);
     Get(*it, "uid", &out->user.uid);
     Get(*it, "gid", &out->user.gid);
     Get(*it, "additionalGids", &out->user.additional_gids);
@@ -59,6 +126,8 @@ void DecodeProcess(const json& p, Process* out, Cursor* c) {
   Get(p, "cwd", &out->cwd);
   if (auto it = p.find("capabilities"); it != p.end() && !it->is_null()) {
     c->field = "process.capabilities";
+    CheckKnown(*it, "process.capabilities",
+               {"bounding", "effective", "inheritable", "permitted", "ambient"}, c);
     Get(*it, "bounding", &out->capabilities.bounding);
     Get(*it, "effective", &out->capabilities.effective);
     Get(*it, "inheritable", &out->capabilities.inheritable);
@@ -69,6 +138,7 @@ void DecodeProcess(const json& p, Process* out, Cursor* c) {
     c->field = "process.rlimits";
     for (const json& r : it->get_ref<const json::array_t&>()) {
       Rlimit rl;
+      CheckKnown(r, "process.rlimits", {"type", "hard", "soft"}, c);
       Get(r, "type", &rl.type);
       Get(r, "hard", &rl.hard);
       Get(r, "soft", &rl.soft);
@@ -80,9 +150,20 @@ void DecodeProcess(const json& p, Process* out, Cursor* c) {
 }
 
 void DecodeLinux(const json& l, Linux* out, Cursor* c) {
+  CheckKnown(l, "linux",
+             {"namespaces", "uidMappings", "gidMappings", "resources", "cgroupsPath",
+              "maskedPaths", "readonlyPaths", "seccomp", "sysctl", "rootfsPropagation"},
+             c);
+  DecodeIdMappings(l, "uidMappings", &out->uid_mappings, c);
+  DecodeIdMappings(l, "gidMappings", &out->gid_mappings, c);
+  c->field = "linux.sysctl";
+  Get(l, "sysctl", &out->sysctl);
+  c->field = "linux.rootfsPropagation";
+  Get(l, "rootfsPropagation", &out->rootfs_propagation);
   if (auto it = l.find("namespaces"); it != l.end() && !it->is_null()) {
     c->field = "linux.namespaces";
     for (const json& n : it->get_ref<const json::array_t&>()) {
+      CheckKnown(n, "linux.namespaces", {"type", "path"}, c);
       Namespace ns;
       Get(n, "type", &ns.type);
       Get(n, "path", &ns.path);
@@ -91,25 +172,31 @@ void DecodeLinux(const json& l, Linux* out, Cursor* c) {
   }
   if (auto it = l.find("resources"); it != l.end() && !it->is_null()) {
     const json& r = *it;
+    CheckKnown(r, "linux.resources", {"memory", "cpu", "pids", "devices"}, c);
     if (auto m = r.find("memory"); m != r.end() && !m->is_null()) {
       c->field = "linux.resources.memory";
+      CheckKnown(*m, "linux.resources.memory", {"limit", "swap"}, c);
       GetOpt(*m, "limit", &out->resources.memory_limit);
       GetOpt(*m, "swap", &out->resources.memory_swap);
     }
     if (auto cpu = r.find("cpu"); cpu != r.end() && !cpu->is_null()) {
       c->field = "linux.resources.cpu";
+      CheckKnown(*cpu, "linux.resources.cpu", {"quota", "period", "shares"}, c);
       GetOpt(*cpu, "quota", &out->resources.cpu_quota);
       GetOpt(*cpu, "period", &out->resources.cpu_period);
       GetOpt(*cpu, "shares", &out->resources.cpu_shares);
     }
     if (auto p = r.find("pids"); p != r.end() && !p->is_null()) {
       c->field = "linux.resources.pids";
+      CheckKnown(*p, "linux.resources.pids", {"limit"}, c);
       GetOpt(*p, "limit", &out->resources.pids_limit);
     }
     if (auto d = r.find("devices"); d != r.end() && !d->is_null()) {
       c->field = "linux.resources.devices";
       for (const json& dj : d->get_ref<const json::array_t&>()) {
         DeviceRule rule;
+        CheckKnown(dj, "linux.resources.devices", {"allow", "type", "major", "minor", "access"},
+                   c);
         Get(dj, "allow", &rule.allow);
         Get(dj, "type", &rule.type);
         GetOpt(dj, "major", &rule.major);
@@ -121,6 +208,8 @@ void DecodeLinux(const json& l, Linux* out, Cursor* c) {
   }
   if (auto it = l.find("seccomp"); it != l.end() && !it->is_null()) {
     c->field = "linux.seccomp";
+    CheckKnown(*it, "linux.seccomp",
+               {"defaultAction", "defaultErrnoRet", "architectures", "flags", "syscalls"}, c);
     Seccomp sc;
     sc.default_action.clear();
     Get(*it, "defaultAction", &sc.default_action);
@@ -130,12 +219,14 @@ void DecodeLinux(const json& l, Linux* out, Cursor* c) {
     if (auto s = it->find("syscalls"); s != it->end() && !s->is_null()) {
       c->field = "linux.seccomp.syscalls";
       for (const json& sj : s->get_ref<const json::array_t&>()) {
+        CheckKnown(sj, "linux.seccomp.syscalls", {"names", "action", "errnoRet", "args"}, c);
         SeccompSyscall sys;
         Get(sj, "names", &sys.names);
         Get(sj, "action", &sys.action);
         GetOpt(sj, "errnoRet", &sys.errno_ret);
         if (auto a = sj.find("args"); a != sj.end() && !a->is_null()) {
           for (const json& aj : a->get_ref<const json::array_t&>()) {
+            CheckKnown(aj, "linux.seccomp.syscalls.args", {"index", "value", "valueTwo", "op"}, c);
             SeccompArg arg;
             Get(aj, "index", &arg.index);
             Get(aj, "value", &arg.value);
@@ -181,10 +272,35 @@ nlohmann::json ToJson(const RuntimeSpec& spec) {
     proc["rlimits"] = std::move(rl);
   }
   proc["noNewPrivileges"] = p.no_new_privileges;
+  if (p.oom_score_adj) proc["oomScoreAdj"] = *p.oom_score_adj;
+  if (p.user.umask) proc["user"]["umask"] = *p.user.umask;
   j["process"] = std::move(proc);
 
   j["root"] = {{"path", spec.root.path}, {"readonly", spec.root.readonly}};
   if (!spec.hostname.empty()) j["hostname"] = spec.hostname;
+  if (!spec.domainname.empty()) j["domainname"] = spec.domainname;
+  if (!spec.hooks.empty()) {
+    json hj = json::object();
+    auto put = [&](const char* k, const std::vector<Hook>& hooks) {
+      if (hooks.empty()) return;
+      json arr = json::array();
+      for (const Hook& h : hooks) {
+        json one = {{"path", h.path}};
+        if (!h.args.empty()) one["args"] = h.args;
+        if (!h.env.empty()) one["env"] = h.env;
+        if (h.timeout) one["timeout"] = *h.timeout;
+        arr.push_back(std::move(one));
+      }
+      hj[k] = std::move(arr);
+    };
+    put("prestart", spec.hooks.prestart);
+    put("createRuntime", spec.hooks.create_runtime);
+    put("createContainer", spec.hooks.create_container);
+    put("startContainer", spec.hooks.start_container);
+    put("poststart", spec.hooks.poststart);
+    put("poststop", spec.hooks.poststop);
+    j["hooks"] = std::move(hj);
+  }
 
   json mounts = json::array();
   for (const Mount& m : spec.mounts) {
@@ -203,6 +319,16 @@ nlohmann::json ToJson(const RuntimeSpec& spec) {
     nss.push_back(std::move(nj));
   }
   lj["namespaces"] = std::move(nss);
+  auto maps = [](const std::vector<IdMapping>& v) {
+    json arr = json::array();
+    for (const IdMapping& m : v)
+      arr.push_back({{"containerID", m.container_id}, {"hostID", m.host_id}, {"size", m.size}});
+    return arr;
+  };
+  if (!l.uid_mappings.empty()) lj["uidMappings"] = maps(l.uid_mappings);
+  if (!l.gid_mappings.empty()) lj["gidMappings"] = maps(l.gid_mappings);
+  if (!l.sysctl.empty()) lj["sysctl"] = l.sysctl;
+  if (!l.rootfs_propagation.empty()) lj["rootfsPropagation"] = l.rootfs_propagation;
   json res = json::object();
   const LinuxResources& r = l.resources;
   if (r.memory_limit || r.memory_swap) {
@@ -270,6 +396,16 @@ Result<RuntimeSpec> RuntimeSpecFromJson(const nlohmann::json& j) {
   try {
     if (!j.is_object())
       return Error(Errc::kInvalidArgument, "runtime spec: expected a JSON object");
+    CheckKnown(j, "",
+               {"ociVersion", "process", "root", "hostname", "domainname", "mounts", "hooks",
+                "linux", "annotations"},
+               &c);
+    c.field = "domainname";
+    Get(j, "domainname", &spec.domainname);
+    if (auto it = j.find("hooks"); it != j.end() && !it->is_null()) {
+      c.field = "hooks";
+      DecodeHooks(*it, &spec.hooks, &c);
+    }
     c.field = "ociVersion";
     Get(j, "ociVersion", &spec.oci_version);
     if (auto it = j.find("process"); it != j.end() && !it->is_null()) {
@@ -278,6 +414,7 @@ Result<RuntimeSpec> RuntimeSpecFromJson(const nlohmann::json& j) {
     }
     if (auto it = j.find("root"); it != j.end() && !it->is_null()) {
       c.field = "root";
+      CheckKnown(*it, "root", {"path", "readonly"}, &c);
       Get(*it, "path", &spec.root.path);
       Get(*it, "readonly", &spec.root.readonly);
     }
@@ -286,6 +423,7 @@ Result<RuntimeSpec> RuntimeSpecFromJson(const nlohmann::json& j) {
     if (auto it = j.find("mounts"); it != j.end() && !it->is_null()) {
       c.field = "mounts";
       for (const json& mj : it->get_ref<const json::array_t&>()) {
+        CheckKnown(mj, "mounts", {"destination", "type", "source", "options"}, &c);
         Mount m;
         Get(mj, "destination", &m.destination);
         Get(mj, "type", &m.type);
@@ -306,6 +444,25 @@ Result<RuntimeSpec> RuntimeSpecFromJson(const nlohmann::json& j) {
     }
   } catch (const json::exception& e) {
     return Error(Errc::kInvalidArgument, "runtime spec: field " + c.field + ": " + e.what());
+  }
+  if (!c.unsupported.empty()) {
+    std::string list;
+    for (const std::string& f : c.unsupported) list += (list.empty() ? "" : ", ") + f;
+    return Error(Errc::kUnsupported, "runtime spec: shale does not support " + list +
+                                         "; remove " +
+                                         (c.unsupported.size() == 1 ? "it" : "them") +
+                                         " from config.json");
+  }
+  for (const char* key : {"uidMappings", "gidMappings"}) {
+    const auto& maps = std::string(key) == "uidMappings" ? spec.linux.uid_mappings
+                                                          : spec.linux.gid_mappings;
+    for (const IdMapping& m : maps)
+      if (m.size == 0 || uint64_t{m.container_id} + m.size > (uint64_t{1} << 32) ||
+          uint64_t{m.host_id} + m.size > (uint64_t{1} << 32))
+        return Error(Errc::kInvalidArgument,
+                     std::string("runtime spec: linux.") + key + ": a mapping of size " +
+                         std::to_string(m.size) + " from " + std::to_string(m.container_id) +
+                         " to " + std::to_string(m.host_id) + " is out of range");
   }
   return spec;
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,6 +23,7 @@ struct User {
   uint32_t uid = 0;
   uint32_t gid = 0;
   std::vector<uint32_t> additional_gids;
+  std::optional<uint32_t> umask;  // unset: 022
 };
 
 struct Capabilities {
@@ -44,6 +46,7 @@ struct Process {
   Capabilities capabilities;
   std::vector<Rlimit> rlimits;
   bool no_new_privileges = false;
+  std::optional<int> oom_score_adj;  // written to /proc/self/oom_score_adj before exec
 };
 
 struct Root {
@@ -111,8 +114,19 @@ struct Seccomp {
   std::vector<SeccompSyscall> syscalls;
 };
 
+// linux.uidMappings / gidMappings: container ids [container_id, +size) are host ids
+// [host_id, +size). Written by the runtime into the new user namespace's uid_map/gid_map.
+struct IdMapping {
+  uint32_t container_id = 0;
+  uint32_t host_id = 0;
+  uint32_t size = 0;
+};
+
 struct Linux {
   std::vector<Namespace> namespaces;
+  std::vector<IdMapping> uid_mappings, gid_mappings;  // only with a new user namespace
+  std::map<std::string, std::string> sysctl;          // "net.ipv4.ip_forward" -> "1"
+  std::string rootfs_propagation;                      // "", "private", "rslave", "shared", ...
   LinuxResources resources;
   std::string cgroups_path;  // "shale/<id>" (relative to the hierarchy roots)
   std::vector<std::string> masked_paths;
@@ -121,18 +135,44 @@ struct Linux {
   std::optional<Seccomp> seccomp;
 };
 
+// One hook (runtime-spec config.md#posix-platform-hooks): path is absolute, run with args and
+// env as given, the container's state JSON on stdin; killed after `timeout` seconds if set.
+struct Hook {
+  std::string path;
+  std::vector<std::string> args;
+  std::vector<std::string> env;
+  std::optional<int> timeout;
+};
+
+// When each runs (runtime-spec): prestart and createRuntime in the runtime's namespaces after
+// the container's namespaces exist, before pivot_root; createContainer in the container's
+// mount namespace before pivot_root; startContainer inside the container just before the
+// user process is exec'd; poststart after it is; poststop after the container is deleted.
+struct Hooks {
+  std::vector<Hook> prestart, create_runtime, create_container, start_container, poststart,
+      poststop;
+  bool empty() const {
+    return prestart.empty() && create_runtime.empty() && create_container.empty() &&
+           start_container.empty() && poststart.empty() && poststop.empty();
+  }
+};
+
 struct RuntimeSpec {
   std::string oci_version = "1.1.0";
   Process process;
   Root root;
   std::string hostname;
+  std::string domainname;
   std::vector<Mount> mounts;
+  Hooks hooks;
   Linux linux;
   nlohmann::json annotations = nlohmann::json::object();
 };
 
 nlohmann::json ToJson(const RuntimeSpec& spec);
-// kInvalidArgument naming the field on malformed input.
+// kInvalidArgument naming the field on malformed input. kUnsupported naming every field the
+// runtime does not implement (linux.intelRdt, process.apparmorProfile, ...): a field is never
+// ignored silently. A field that is present but null or empty ({}, [], "") counts as absent.
 Result<RuntimeSpec> RuntimeSpecFromJson(const nlohmann::json& j);
 
 // Docker's default capability set (14 capabilities).

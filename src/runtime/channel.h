@@ -16,12 +16,15 @@ enum class Stage : uint8_t {
   kChildReady,
   kWriteIdMaps,
   kIdMapsWritten,
-  kMountsDone,
+  kMountsDone,    // child -> parent: mounts done, before pivot_root (runtime hooks now)
   kReadyToExec,   // child -> parent: every step done, execve next
   kExecFailed,    // child -> parent: a step or execve failed; carries errno and text
   kStart,         // parent -> child: cgroup joined, go on
   kTerminal,      // child -> parent: carries the pty master (SCM_RIGHTS), opened in the
                   // container's own devpts
+  kHooksDone,     // parent -> child: prestart/createRuntime hooks ran; text is the init's
+                  // pid as the runtime sees it (for the hooks' state JSON)
+  kExec,          // parent -> child: start (leave `created` for execve), when no exec fifo
 };
 
 struct Message {
