@@ -325,7 +325,17 @@ Result<Created> Create(const oci::RuntimeSpec& spec, const RunOptions& opts) {
 
   if (cg) TRY(cg->Create().Wrap("create cgroup " + spec.linux.cgroups_path));
   CgroupGuard cg_guard(cg.get());
-  if (cg) TRY(cg->Apply(spec.linux.resources).Wrap("cgroup " + spec.linux.cgroups_path));
+  if (cg) {
+    // As runc and crun do: whatever the spec's device rules, the devices every container
+    // needs (null, zero, full, random, urandom, tty, console, ptmx, pts/*, net/tun) stay
+    // usable. A spec without rules leaves the cgroup as its parent has it.
+    oci::LinuxResources res = spec.linux.resources;
+    if (!res.devices.empty()) {
+      std::vector<oci::DeviceRule> base = oci::DefaultDeviceRules();
+      res.devices.insert(res.devices.end(), base.begin() + 1, base.end());  // not its deny-all
+    }
+    TRY(cg->Apply(res).Wrap("cgroup " + spec.linux.cgroups_path));
+  }
 
   std::string what = "create container " + opts.container_id;
   Cloned c = TRY(CloneChild(flags, pid_ns, what, [&cfg](Channel& ch) { RunInit(cfg, ch); }));
