@@ -39,7 +39,8 @@ struct Cursor {
 };
 
 bool IsEmptyValue(const json& v) {
-  return v.is_null() || ((v.is_object() || v.is_array() || v.is_string()) && v.empty());
+  if (v.is_string()) return v.get_ref<const std::string&>().empty();
+  return v.is_null() || ((v.is_object() || v.is_array()) && v.empty());
 }
 
 // Records every member of `j` not in `known` (and not empty) as unsupported, by its path.
