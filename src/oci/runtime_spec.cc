@@ -153,8 +153,24 @@ void DecodeProcess(const json& p, Process* out, Cursor* c) {
 void DecodeLinux(const json& l, Linux* out, Cursor* c) {
   CheckKnown(l, "linux",
              {"namespaces", "uidMappings", "gidMappings", "resources", "cgroupsPath",
-              "maskedPaths", "readonlyPaths", "seccomp", "sysctl", "rootfsPropagation"},
+              "maskedPaths", "readonlyPaths", "seccomp", "sysctl", "rootfsPropagation", "devices"},
              c);
+  if (auto it = l.find("devices"); it != l.end() && !it->is_null()) {
+    c->field = "linux.devices";
+    for (const json& dj : it->get_ref<const json::array_t&>()) {
+      CheckKnown(dj, "linux.devices", {"path", "type", "major", "minor", "fileMode", "uid", "gid"},
+                 c);
+      Device d;
+      Get(dj, "path", &d.path);
+      Get(dj, "type", &d.type);
+      Get(dj, "major", &d.major);
+      Get(dj, "minor", &d.minor);
+      GetOpt(dj, "fileMode", &d.file_mode);
+      GetOpt(dj, "uid", &d.uid);
+      GetOpt(dj, "gid", &d.gid);
+      out->devices.push_back(std::move(d));
+    }
+  }
   DecodeIdMappings(l, "uidMappings", &out->uid_mappings, c);
   DecodeIdMappings(l, "gidMappings", &out->gid_mappings, c);
   c->field = "linux.sysctl";
@@ -329,6 +345,17 @@ nlohmann::json ToJson(const RuntimeSpec& spec) {
   if (!l.uid_mappings.empty()) lj["uidMappings"] = maps(l.uid_mappings);
   if (!l.gid_mappings.empty()) lj["gidMappings"] = maps(l.gid_mappings);
   if (!l.sysctl.empty()) lj["sysctl"] = l.sysctl;
+  if (!l.devices.empty()) {
+    json devs = json::array();
+    for (const Device& d : l.devices) {
+      json dj = {{"path", d.path}, {"type", d.type}, {"major", d.major}, {"minor", d.minor}};
+      if (d.file_mode) dj["fileMode"] = *d.file_mode;
+      if (d.uid) dj["uid"] = *d.uid;
+      if (d.gid) dj["gid"] = *d.gid;
+      devs.push_back(std::move(dj));
+    }
+    lj["devices"] = std::move(devs);
+  }
   if (!l.rootfs_propagation.empty()) lj["rootfsPropagation"] = l.rootfs_propagation;
   json res = json::object();
   const LinuxResources& r = l.resources;
@@ -473,6 +500,18 @@ std::vector<std::string> DefaultCapabilities() {
           "CAP_MKNOD",  "CAP_NET_RAW",      "CAP_SETGID",           "CAP_SETUID",
           "CAP_SETFCAP", "CAP_SETPCAP",     "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
           "CAP_KILL",   "CAP_AUDIT_WRITE"};
+}
+
+std::vector<Mount> DefaultLinuxMounts() {
+  return {
+      {"/proc", "proc", "proc", {"nosuid", "noexec", "nodev"}},
+      {"/dev", "tmpfs", "tmpfs", {"nosuid", "strictatime", "mode=755", "size=65536k"}},
+      {"/dev/pts", "devpts", "devpts",
+       {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
+      {"/dev/shm", "tmpfs", "shm", {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
+      {"/dev/mqueue", "mqueue", "mqueue", {"nosuid", "noexec", "nodev"}},
+      {"/sys", "sysfs", "sysfs", {"nosuid", "noexec", "nodev", "ro"}},
+  };
 }
 
 std::vector<std::string> DefaultMaskedPaths() {

@@ -122,8 +122,19 @@ struct IdMapping {
   uint32_t size = 0;
 };
 
+// linux.devices: a node the runtime makes in the container (mknod, or a bind of the host's
+// node where mknod is refused).
+struct Device {
+  std::string path;               // absolute, inside the container
+  std::string type;               // "c", "b", "u" (unbuffered char), "p" (fifo)
+  int64_t major = 0, minor = 0;
+  std::optional<uint32_t> file_mode;  // permission bits; unset 0666
+  std::optional<uint32_t> uid, gid;
+};
+
 struct Linux {
   std::vector<Namespace> namespaces;
+  std::vector<Device> devices;
   std::vector<IdMapping> uid_mappings, gid_mappings;  // only with a new user namespace
   std::map<std::string, std::string> sysctl;          // "net.ipv4.ip_forward" -> "1"
   std::string rootfs_propagation;                      // "", "private", "rslave", "shared", ...
@@ -177,6 +188,9 @@ Result<RuntimeSpec> RuntimeSpecFromJson(const nlohmann::json& j);
 
 // Docker's default capability set (14 capabilities).
 std::vector<std::string> DefaultCapabilities();
+// The mounts every Linux container gets (runc's spec): /proc, /dev (tmpfs), /dev/pts,
+// /dev/shm, /dev/mqueue, /sys (read-only).
+std::vector<Mount> DefaultLinuxMounts();
 // Docker's masked and read-only /proc paths.
 std::vector<std::string> DefaultMaskedPaths();
 std::vector<std::string> DefaultReadonlyPaths();

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runc/runc.h"
+#include "runtime/channel.h"
 #include "runtime/state.h"
 #include "util/fd.h"
 #include "util/fs.h"
@@ -95,22 +96,8 @@ Result<void> SendConsole(const std::string& path, int fd) {
   std::memcpy(addr.sun_path, path.data(), path.size());
   if (connect(sock.get(), reinterpret_cast<struct sockaddr*>(&addr), sizeof(addr)) != 0)
     return Error::FromErrno(errno, "connect to --console-socket " + path);
-  char name[] = "/dev/ptmx";  // runc sends the terminal's name as the payload
-  struct iovec iov = {name, sizeof(name) - 1};
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  struct msghdr msg = {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  if (sendmsg(sock.get(), &msg, MSG_NOSIGNAL) < 0)
-    return Error::FromErrno(errno, "send the terminal to --console-socket " + path);
-  return Ok();
+  static const char kName[] = "/dev/ptmx";  // runc sends the terminal's name as the payload
+  return runtime::SendFdOn(sock.get(), fd, kName, sizeof(kName) - 1, "to --console-socket " + path);
 }
 
 int ListenFds() {

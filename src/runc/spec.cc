@@ -27,16 +27,9 @@ oci::RuntimeSpec DefaultSpec(bool rootless) {
   s.process.no_new_privileges = true;
   s.root = {"rootfs", true};
   s.hostname = "shale";
-  s.mounts = {
-      {"/proc", "proc", "proc", {}},
-      {"/dev", "tmpfs", "tmpfs", {"nosuid", "strictatime", "mode=755", "size=65536k"}},
-      {"/dev/pts", "devpts", "devpts",
-       {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
-      {"/dev/shm", "tmpfs", "shm", {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
-      {"/dev/mqueue", "mqueue", "mqueue", {"nosuid", "noexec", "nodev"}},
-      {"/sys", "sysfs", "sysfs", {"nosuid", "noexec", "nodev", "ro"}},
-      {"/sys/fs/cgroup", "cgroup", "cgroup", {"nosuid", "noexec", "nodev", "relatime", "ro"}},
-  };
+  s.mounts = oci::DefaultLinuxMounts();
+  s.mounts.push_back(
+      {"/sys/fs/cgroup", "cgroup", "cgroup", {"nosuid", "noexec", "nodev", "relatime", "ro"}});
   s.linux.namespaces = {{"pid", ""}, {"network", ""}, {"ipc", ""}, {"uts", ""}, {"mount", ""},
                         {"cgroup", ""}};
   s.linux.masked_paths = {"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",

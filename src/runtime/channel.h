@@ -34,6 +34,10 @@ struct Message {
   bool eof = false;     // the other end is closed (for the parent: execve succeeded)
 };
 
+// sendmsg of `len` bytes of `data` with `fd` attached (SCM_RIGHTS) on the unix socket `sock`;
+// the caller keeps its copy of `fd`. `what` ("to --console-socket x") names it in errors.
+Result<void> SendFdOn(int sock, int fd, const void* data, size_t len, std::string_view what);
+
 class Channel {
  public:
   Channel() = default;

@@ -154,6 +154,32 @@ Result<void> SetupDev(const Dir& root, bool console) {
   return Ok();
 }
 
+// linux.devices: mknod inside the rootfs; where that is refused (no CAP_MKNOD, a user
+// namespace) the host's node of the same path is bound instead, as runc does.
+Result<void> MakeDevices(const Dir& root, const std::vector<PlannedDevice>& devs) {
+  for (const PlannedDevice& d : devs) {
+    std::string parent, leaf;
+    if (!SplitParentLeaf(d.path, &parent, &leaf))
+      return Error(Errc::kInvalidArgument, "linux.devices: invalid path " + d.path);
+    Dir pd = TRY(root.MakeDirs(parent, 0755));
+    (void)unlinkat(pd.fd(), leaf.c_str(), 0);  // an image's placeholder
+    if (mknodat(pd.fd(), leaf.c_str(), d.mode, d.dev) != 0) {
+      if (errno != EPERM) return Error::FromErrno(errno, "mknod " + d.path);
+      UniqueFd f = TRY(OpenInRoot(pd.fd(), leaf, O_CREAT | O_WRONLY, 0644, d.path));
+      f.reset();
+      UniqueFd t = TRY(OpenInRoot(pd.fd(), leaf, O_PATH, 0, d.path));
+      TRY(SysMount(d.path.c_str(), FdPath(t.get()).c_str(), nullptr, MS_BIND, nullptr,
+                   "bind the host's " + d.path));
+      continue;
+    }
+    if (fchmodat(pd.fd(), leaf.c_str(), d.mode & 07777, 0) != 0)
+      return Error::FromErrno(errno, "chmod " + d.path);
+    if (fchownat(pd.fd(), leaf.c_str(), d.uid, d.gid, AT_SYMLINK_NOFOLLOW) != 0)
+      return Error::FromErrno(errno, "chown " + d.path);
+  }
+  return Ok();
+}
+
 // runc's way: after the root switch, a pty from the container's own /dev/ptmx (-> pts/ptmx of
 // its devpts instance), so that `tty` inside says /dev/pts/0. The slave is bound on
 // /dev/console (when `bind_console`), sized, and returned; the master goes to the parent over
@@ -481,6 +507,7 @@ Result<void> InitSteps(const InitConfig& c, Channel& ch, nlohmann::json& state) 
   }
   bool console = has_dev && c.process.terminal;
   if (has_dev) TRY(SetupDev(root, console));
+  TRY(MakeDevices(root, c.devices));
   if (c.sync_hooks) {
     TRY(ch.Send(Stage::kMountsDone));
     Message m = TRY(ch.Receive());
@@ -706,6 +733,20 @@ Result<InitConfig> PlanInit(const oci::RuntimeSpec& spec, const RunOptions& opts
       pm.type.clear();
     }
     c.mounts.push_back(std::move(pm));
+  }
+  for (const oci::Device& d : spec.linux.devices) {
+    if (d.path.empty() || d.path[0] != '/')
+      return Error(Errc::kInvalidArgument, "linux.devices: path \"" + d.path + "\" must be absolute");
+    mode_t type;
+    if (d.type == "c" || d.type == "u") type = S_IFCHR;
+    else if (d.type == "b") type = S_IFBLK;
+    else if (d.type == "p") type = S_IFIFO;
+    else return Error(Errc::kInvalidArgument, "linux.devices: " + d.path + ": unknown type \"" + d.type + "\"");
+    if (d.major < 0 || d.minor < 0 || d.major > 0xfff || d.minor > 0xfffff)
+      return Error(Errc::kInvalidArgument, "linux.devices: " + d.path + ": major/minor out of range");
+    c.devices.push_back({d.path, type | static_cast<mode_t>(d.file_mode.value_or(0666) & 07777),
+                         makedev(static_cast<unsigned>(d.major), static_cast<unsigned>(d.minor)),
+                         d.uid.value_or(0), d.gid.value_or(0)});
   }
   if (new_user && (spec.linux.uid_mappings.empty() || spec.linux.gid_mappings.empty()))
     return Error(Errc::kInvalidArgument,

@@ -26,6 +26,14 @@ struct PlannedMount {
   bool source_is_file = false;  // binds of a file need a file as mount point
 };
 
+struct PlannedDevice {
+  std::string path;       // inside the rootfs, absolute
+  mode_t mode;            // S_IFCHR/S_IFBLK/S_IFIFO | permissions
+  dev_t dev;
+  uid_t uid;
+  gid_t gid;
+};
+
 struct PlannedRlimit {
   std::string name;
   int resource;
@@ -89,6 +97,7 @@ struct InitConfig {
   bool root_readonly = false;
   bool no_pivot = false;
   std::vector<PlannedMount> mounts;
+  std::vector<PlannedDevice> devices;  // linux.devices, made after the mounts
   bool cgroup_v2 = false;
   std::vector<std::string> masked_paths, readonly_paths;
   ProcessPlan process;

@@ -63,15 +63,7 @@ class RuntimeTest : public ::testing::Test {
     s.process.capabilities.permitted = oci::DefaultCapabilities();
     s.root.path = rootfs_;
     s.hostname = "shaletest";
-    s.mounts = {
-        {"/proc", "proc", "proc", {"nosuid", "noexec", "nodev"}},
-        {"/dev", "tmpfs", "tmpfs", {"nosuid", "strictatime", "mode=755", "size=65536k"}},
-        {"/dev/pts", "devpts", "devpts",
-         {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
-        {"/dev/shm", "tmpfs", "shm", {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
-        {"/dev/mqueue", "mqueue", "mqueue", {"nosuid", "noexec", "nodev"}},
-        {"/sys", "sysfs", "sysfs", {"nosuid", "noexec", "nodev", "ro"}},
-    };
+    s.mounts = oci::DefaultLinuxMounts();
     s.linux.namespaces = {{"pid", ""}, {"network", ""}, {"ipc", ""}, {"uts", ""}, {"mount", ""}};
     s.linux.cgroups_path = cgroups_path_;
     s.linux.masked_paths = oci::DefaultMaskedPaths();

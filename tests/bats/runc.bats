@@ -160,6 +160,18 @@ EOS
   [[ "$output" == *"systemd"* ]]
 }
 
+@test "runc: linux.devices makes the nodes; sysctl, oomScoreAdj and umask are applied" {
+  spec_set '.linux.devices = [{path: "/dev/mynull", type: "c", major: 1, minor: 3, fileMode: 438, uid: 7, gid: 8}] | .linux.sysctl = {"net.ipv4.ip_unprivileged_port_start": "80"} | .process.oomScoreAdj = 123 | .process.user.umask = 63'
+  spec_args sh -c 'stat -c "%t:%T %a %u:%g" /dev/mynull; echo x > /dev/mynull && echo wrote; cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/self/oom_score_adj; umask'
+  run runc run c1
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = "1:3 666 7:8" ]
+  [ "${lines[1]}" = wrote ]
+  [ "${lines[2]}" = 80 ]
+  [ "${lines[3]}" = 123 ]
+  [ "${lines[4]}" = 0077 ]
+}
+
 @test "runc: a user namespace with uid/gid mappings" {
   # The container's root (host uid 100000) must reach the rootfs through the test's dirs.
   local d="$B"
