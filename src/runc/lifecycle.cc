@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdio>
 #include <iostream>
 
@@ -245,6 +246,42 @@ void RegisterLifecycle(CLI::App& app, Globals& g) {
         all.push_back(std::move(j));
       }
       if (*lformat == "json" && !*quiet) std::cout << all.dump() << "\n";
+      return 0;
+    };
+  });
+
+  auto stats = std::make_shared<bool>(false);
+  auto interval = std::make_shared<int>(5);
+  CLI::App* events = app.add_subcommand("events", "Print a container's resource use as JSON "
+                                                  "(--stats: once; else every --interval s)");
+  events->add_flag("--stats", *stats, "Print the figures once and exit");
+  events->add_option("--interval", *interval, "Seconds between two lines")
+      ->check(CLI::Range(1, 3600));
+  events->add_option("id", *id, "Container id")->required();
+  events->callback([&g, id, stats, interval] {
+    g.action = [&g, id, stats, interval]() -> Result<int> {
+      std::string dir;
+      runtime::State s = TRY(Load(g, *id, &dir));
+      do {
+        if (runtime::CurrentStatus(dir, s) == runtime::Status::kStopped && !*stats) break;
+        json data = json::object();
+        if (!s.cgroups_path.empty()) {
+          auto pids = runtime::CgroupPids(s.cgroups_path);
+          if (pids) data["pids"] = {{"current", pids->size()}};
+          auto cg = runtime::cgroup::NewCgroupManager(s.cgroups_path);
+          for (const std::string& d : cg ? (*cg)->Dirs() : std::vector<std::string>{}) {
+            for (const char* f : {"/memory.usage_in_bytes", "/memory.current"}) {
+              auto v = ReadFile(d + f);
+              uint64_t n = 0;
+              if (v && std::from_chars(v->data(), v->data() + v->size(), n).ec == std::errc())
+                data["memory"] = {{"usage", {{"usage", n}}}};
+            }
+          }
+        }
+        std::cout << json{{"type", "stats"}, {"id", s.id}, {"data", data}}.dump() << std::endl;
+        if (*stats) break;
+        sleep(static_cast<unsigned>(*interval));
+      } while (true);
       return 0;
     };
   });

@@ -314,7 +314,7 @@ Result<Created> Create(const oci::RuntimeSpec& spec, const RunOptions& opts) {
       return Error::FromErrno(errno, "mkdir " + opts.state_dir);
     }
     dir_guard.Guard(opts.state_dir);
-    TRY(WriteFileAtomic(opts.state_dir + "/" + kSpecFile, oci::ToJson(spec).dump(), 0600));
+    TRY(WriteStateFile(opts.state_dir, kSpecFile, oci::ToJson(spec).dump()));
     std::string fifo_path = opts.state_dir + "/" + kExecFifo;
     if (mkfifo(fifo_path.c_str(), 0600) != 0) return Error::FromErrno(errno, "mkfifo " + fifo_path);
     // O_RDWR never blocks on a fifo; the child inherits this copy and waits on it.

@@ -2,7 +2,7 @@
 // (shale-runc create, then start, state, kill, delete).
 //
 // Layout of a state directory (<--root>/<id>, given by the caller):
-//   state.json   this State, replaced atomically (temp file + fsync + rename)
+//   state.json   this State, replaced atomically (temp file + rename)
 //   config.json  the spec the container was created from (root.path absolute)
 //   exec.fifo    exists while the container is `created`: its init is blocked reading it,
 //                `start` writes one byte and removes it (runc's convention)
@@ -45,6 +45,8 @@ inline constexpr const char* kStateFile = "state.json";
 inline constexpr const char* kSpecFile = "config.json";
 inline constexpr const char* kExecFifo = "exec.fifo";
 
+// Writes dir/name atomically (temp file + rename, no fsync: see state.cc).
+Result<void> WriteStateFile(const std::string& dir, const char* name, std::string_view data);
 Result<void> SaveState(const std::string& dir, const State& s);
 // kNotFound "container <id> does not exist" when the directory or its state.json is missing;
 // kCorrupt when state.json does not parse.

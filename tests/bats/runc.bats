@@ -53,6 +53,9 @@ teardown() { runc_teardown; }
   [[ "$output" == *"running"*"--force"* ]]
   [ "$(runc list -q)" = c1 ]
   [ "$(runc ps --format json c1)" = "[$pid]" ]
+  [ "$(runc events --stats c1 | jq .data.pids.current)" = 1 ]
+  echo '{"pids": {"limit": 77}}' | runc update --resources - c1
+  [ "$(cat /sys/fs/cgroup/pids/"$CG"/pids.max 2>/dev/null || cat /sys/fs/cgroup/"$CG"/pids.max)" = 77 ]
   runc pause c1
   [ "$(runc_status c1)" = paused ]
   grep -q '^State:.*(stopped)' /proc/$pid/status || grep -q FROZEN /sys/fs/cgroup/freezer/"$CG"/freezer.state
