@@ -274,3 +274,22 @@ EOS
   grep -q "Read-only file system\|Operation not permitted" "$B/rootfs/tmp/result"
   [ "$(sha "$T/shale-runc")" = "$before" ]
 }
+
+@test "runc: shale's own containers run under a read-only copy of shale too (CVE-2019-5736)" {
+  common_setup
+  import_busybox
+  shale run -d --name c1 busybox:latest sleep 100
+  pid=$(shale inspect c1 | jq -r '.[0].State.Pid')
+  monitor=$(awk '{print $4}' /proc/"$pid"/stat)
+  # The monitor, parent of the container's init (cloned from it), runs from the copy. Hold
+  # its binary open as an attacker would, and once the monitor is gone open it for writing.
+  [ "$(readlink /proc/"$monitor"/exe)" != "$SHALE_BIN" ]
+  exec {held}<"/proc/$monitor/exe"
+  shale rm -f c1
+  for i in $(seq 50); do kill -0 "$monitor" 2>/dev/null || break; sleep 0.1; done
+  run bash -c ": >>/dev/fd/$held"
+  exec {held}<&-
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"Read-only file system"* ]]
+  common_teardown
+}
