@@ -393,10 +393,15 @@ int ErrnoFor(const Error& e) {
 // stdio (the pty slave `terminal_fd` if >= 0), fds, exec.
 // runc's CVE-2024-21626 lesson: the cwd is resolved inside the container's root (never
 // through a leaked fd or a symlink out of it), and checked to be reachable from "/" after.
-Result<void> EnterCwd(const std::string& cwd) {
+// Opened before the seccomp filter (a profile need not allow openat2) and entered after the
+// user switch, so that the user's permission to enter it is what counts.
+Result<UniqueFd> OpenCwd(const std::string& cwd) {
   UniqueFd slash(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!slash) return Error::FromErrno(errno, "open / for the cwd");
-  UniqueFd dir = TRY(OpenInRoot(slash.get(), cwd, O_PATH | O_DIRECTORY, 0, "/").Wrap("cwd " + cwd));
+  return OpenInRoot(slash.get(), cwd, O_PATH | O_DIRECTORY, 0, "/").Wrap("cwd " + cwd);
+}
+
+Result<void> EnterCwd(const UniqueFd& dir, const std::string& cwd) {
   if (fchdir(dir.get()) != 0) return Error::FromErrno(errno, "chdir to cwd " + cwd);
   char buf[4096];
   if (!getcwd(buf, sizeof(buf)) || buf[0] != '/')
@@ -405,6 +410,16 @@ Result<void> EnterCwd(const std::string& cwd) {
 }
 
 Result<void> PrepareProcess(const ProcessPlan& p, int terminal_fd) {
+  // Every fd above stderr and the preserved ones (the channel included) closes at execve:
+  // no host fd leaks in. Before the seccomp filter, which need not allow close_range; what
+  // is opened after is O_CLOEXEC.
+  unsigned first = 3 + static_cast<unsigned>(p.preserve_fds);
+  if (syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+    return Error::FromErrno(errno, "close_range");
+  for (int fd = 3; fd < static_cast<int>(first); ++fd)
+    if (fcntl(fd, F_SETFD, 0) != 0 && errno != EBADF)
+      return Error::FromErrno(errno, "keep fd " + std::to_string(fd) + " open (--preserve-fds)");
+  UniqueFd cwd = TRY(OpenCwd(p.cwd));
   TRY(ApplyRlimits(p.rlimits));
   if (p.oom_score_adj) {
     UniqueFd f(::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC));
@@ -421,16 +436,9 @@ Result<void> PrepareProcess(const ProcessPlan& p, int terminal_fd) {
   }
   if (p.no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
     return Error::FromErrno(errno, "PR_SET_NO_NEW_PRIVS");
-  TRY(EnterCwd(p.cwd));
+  TRY(EnterCwd(cwd, p.cwd));
+  cwd.reset();
   TRY(SetupStdio(p, terminal_fd));
-  // Every fd above stderr and the preserved ones (the channel included) closes at execve:
-  // no host fd leaks in.
-  unsigned first = 3 + static_cast<unsigned>(p.preserve_fds);
-  if (syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
-    return Error::FromErrno(errno, "close_range");
-  for (int fd = 3; fd < static_cast<int>(first); ++fd)
-    if (fcntl(fd, F_SETFD, 0) != 0 && errno != EBADF)
-      return Error::FromErrno(errno, "keep fd " + std::to_string(fd) + " open (--preserve-fds)");
   umask(p.umask);
   return Ok();
 }
