@@ -1,5 +1,7 @@
 #include "oci/runtime_spec.h"
 
+#include "util/log.h"
+
 namespace shale::oci {
 namespace {
 
@@ -36,6 +38,7 @@ void GetOpt(const json& j, const char* key, std::optional<T>* out) {
 struct Cursor {
   std::string field;
   std::vector<std::string> unsupported;  // fields present that shale does not implement
+  std::vector<std::string> unknown;      // fields the runtime spec does not define
 };
 
 bool IsEmptyValue(const json& v) {
@@ -43,15 +46,47 @@ bool IsEmptyValue(const json& v) {
   return v.is_null() || ((v.is_object() || v.is_array()) && v.empty());
 }
 
-// Records every member of `j` not in `known` (and not empty) as unsupported, by its path.
+// The members the runtime spec (v1.2) defines, by object, where shale implements only some:
+// one of these that shale does not implement is refused; a member the spec does not define
+// at all is ignored, as config.md requires of runtimes ("MUST NOT generate an error if they
+// encounter an unknown property").
+struct SpecFields {
+  std::string_view path;
+  std::initializer_list<std::string_view> names;
+};
+const SpecFields kSpecFields[] = {
+    {"", {"solaris", "windows", "vm", "zos"}},
+    {"process", {"commandLine", "apparmorProfile", "scheduler", "selinuxLabel", "ioPriority",
+                 "execCPUAffinity"}},
+    {"process.user", {"username"}},
+    {"linux", {"timeOffsets", "intelRdt", "personality", "mountLabel", "netDevices"}},
+    {"linux.resources", {"blockIO", "hugepageLimits", "network", "rdma", "unified"}},
+    {"linux.resources.memory", {"reservation", "kernel", "kernelTCP", "swappiness",
+                                "disableOOMKiller", "useHierarchy", "checkBeforeUpdate"}},
+    {"linux.resources.cpu", {"burst", "realtimeRuntime", "realtimePeriod", "cpus", "mems", "idle"}},
+    {"linux.seccomp", {"listenerPath", "listenerMetadata"}},
+    {"mounts", {"uidMappings", "gidMappings"}},
+};
+
+bool InSpec(std::string_view path, std::string_view key) {
+  for (const SpecFields& f : kSpecFields)
+    if (f.path == path)
+      for (std::string_view n : f.names)
+        if (n == key) return true;
+  return false;
+}
+
+// Records every member of `j` not in `known` (and not empty) by its path: as unsupported if
+// the spec defines it, else as unknown (ignored).
 void CheckKnown(const json& j, std::string_view path, std::initializer_list<std::string_view> known,
                 Cursor* c) {
   if (!j.is_object()) return;
   for (auto it = j.begin(); it != j.end(); ++it) {
     bool ok = false;
     for (std::string_view k : known) ok |= (k == it.key());
-    if (!ok && !IsEmptyValue(it.value()))
-      c->unsupported.push_back(std::string(path) + (path.empty() ? "" : ".") + it.key());
+    if (ok || IsEmptyValue(it.value())) continue;
+    std::string name = std::string(path) + (path.empty() ? "" : ".") + it.key();
+    (InSpec(path, it.key()) ? c->unsupported : c->unknown).push_back(std::move(name));
   }
 }
 
@@ -481,6 +516,8 @@ Result<RuntimeSpec> RuntimeSpecFromJson(const nlohmann::json& j) {
                                          (c.unsupported.size() == 1 ? "it" : "them") +
                                          " from config.json");
   }
+  for (const std::string& f : c.unknown)
+    LogWarn("runtime spec: ignoring " + f + ", which the runtime spec does not define");
   for (const char* key : {"uidMappings", "gidMappings"}) {
     const auto& maps = std::string(key) == "uidMappings" ? spec.linux.uid_mappings
                                                           : spec.linux.gid_mappings;

@@ -181,9 +181,11 @@ struct RuntimeSpec {
 };
 
 nlohmann::json ToJson(const RuntimeSpec& spec);
-// kInvalidArgument naming the field on malformed input. kUnsupported naming every field the
-// runtime does not implement (linux.intelRdt, process.apparmorProfile, ...): a field is never
-// ignored silently. A field that is present but null or empty ({}, [], "") counts as absent.
+// kInvalidArgument naming the field on malformed input. kUnsupported naming every field of
+// the runtime spec that shale does not implement (linux.intelRdt, process.apparmorProfile,
+// ...): such a field is never ignored. A field the spec does not define at all is ignored
+// with a warning on stderr, as the spec requires. A field that is present but null or empty
+// ({}, [], "") counts as absent.
 Result<RuntimeSpec> RuntimeSpecFromJson(const nlohmann::json& j);
 
 // Docker's default capability set (14 capabilities).

@@ -237,7 +237,7 @@ TEST(RuntimeSpecTest, UnsupportedFieldsAreRefusedByName) {
     "process":{"args":["sh"],"apparmorProfile":"x","selinuxLabel":"","user":{"uid":0,"gid":0,"username":"u"}},
     "root":{"path":"/r"},
     "linux":{"intelRdt":{"closID":"a"},"resources":{"blockIO":{"weight":10},"hugepageLimits":[]},
-             "mountLabel":""}})"));
+             "mountLabel":"", "notInTheSpec":{"a":1}}})"));
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code(), Errc::kUnsupported);
   const std::string& m = s.error().message();
@@ -245,8 +245,12 @@ TEST(RuntimeSpecTest, UnsupportedFieldsAreRefusedByName) {
                         "linux.resources.blockIO"})
     EXPECT_NE(m.find(f), std::string::npos) << f << " in " << m;
   // Empty values count as absent.
-  for (const char* f : {"selinuxLabel", "hugepageLimits", "mountLabel"})
+  // Empty values count as absent; what the spec does not define is ignored (config.md).
+  for (const char* f : {"selinuxLabel", "hugepageLimits", "mountLabel", "notInTheSpec"})
     EXPECT_EQ(m.find(f), std::string::npos) << f << " in " << m;
+  auto unknown = RuntimeSpecFromJson(nlohmann::json::parse(
+      R"({"process":{"args":["sh"],"future":true},"root":{"path":"/r"},"future":{"x":1}})"));
+  EXPECT_TRUE(unknown) << unknown.error().message();
 }
 
 TEST(RuntimeSpecTest, HooksMappingsAndLinuxExtrasRoundTrip) {

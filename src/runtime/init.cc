@@ -403,8 +403,11 @@ Result<UniqueFd> OpenCwd(const std::string& cwd) {
 
 Result<void> EnterCwd(const UniqueFd& dir, const std::string& cwd) {
   if (fchdir(dir.get()) != 0) return Error::FromErrno(errno, "chdir to cwd " + cwd);
+  // Belt and braces (RESOLVE_IN_ROOT already kept it inside): the kernel says
+  // "(unreachable)" for a cwd outside our root, glibc ENOENT. Other errors (a seccomp
+  // profile refusing getcwd) say nothing about where we are.
   char buf[4096];
-  if (!getcwd(buf, sizeof(buf)) || buf[0] != '/')
+  if (getcwd(buf, sizeof(buf)) ? buf[0] != '/' : errno == ENOENT)
     return Error(Errc::kPermission, "cwd " + cwd + " is outside the container's root");
   return Ok();
 }

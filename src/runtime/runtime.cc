@@ -302,7 +302,9 @@ Result<Created> Create(const oci::RuntimeSpec& spec, const RunOptions& opts) {
   st.created = NowRfc3339();
   st.cgroups_path = spec.linux.cgroups_path;
   st.annotations = spec.annotations.is_object() ? spec.annotations : nlohmann::json::object();
-  nlohmann::json hook_state = OciState(st, Status::kCreating);
+  // The create-time hooks see "created" (what runtime-tools' validation checks, as crun
+  // and runc pass it), though the init is still being set up.
+  nlohmann::json hook_state = OciState(st, Status::kCreated);
   cfg.state = hook_state;
 
   StateDirGuard dir_guard;

@@ -625,7 +625,7 @@ TEST_F(RuntimeTest, HooksInsideTheContainer) {
   EXPECT_EQ(code, 0) << out;
   EXPECT_EQ(out, "started\n");
   auto state = nlohmann::json::parse(*ReadFile(tmp_.path() + "/state.json"));
-  EXPECT_EQ(state["status"], "creating");
+  EXPECT_EQ(state["status"], "created");
   EXPECT_GT(state["pid"].get<int>(), 0);
 }
 

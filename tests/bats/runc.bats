@@ -132,7 +132,7 @@ EOS
   runc create c1
   pid=$(runc state c1 | jq .pid)
   [ "$(cut -d' ' -f1 "$T/hooks.log" | tr '\n' ' ')" = "prestart createRuntime createContainer " ]
-  grep -q "^prestart creating c1 $pid\$" "$T/hooks.log"
+  grep -q "^prestart created c1 $pid\$" "$T/hooks.log"
   [ ! -e "$B/rootfs/tmp/start-hook" ]
   runc start c1
   [ "$(cat "$B/rootfs/tmp/start-hook")" = started ]
