@@ -56,14 +56,13 @@ struct SpecFields {
 };
 const SpecFields kSpecFields[] = {
     {"", {"solaris", "windows", "vm", "zos"}},
-    {"process", {"commandLine", "apparmorProfile", "scheduler", "selinuxLabel", "ioPriority",
+    {"process", {"commandLine", "apparmorProfile", "scheduler", "ioPriority",
                  "execCPUAffinity"}},
     {"process.user", {"username"}},
-    {"linux", {"timeOffsets", "intelRdt", "personality", "mountLabel", "netDevices"}},
+    {"linux", {"timeOffsets", "intelRdt", "personality", "netDevices"}},
     {"linux.resources", {"blockIO", "hugepageLimits", "network", "rdma", "unified"}},
-    {"linux.resources.memory", {"reservation", "kernel", "kernelTCP", "swappiness",
-                                "disableOOMKiller", "useHierarchy", "checkBeforeUpdate"}},
-    {"linux.resources.cpu", {"burst", "realtimeRuntime", "realtimePeriod", "cpus", "mems", "idle"}},
+    {"linux.resources.memory", {"useHierarchy", "checkBeforeUpdate"}},
+    {"linux.resources.cpu", {"burst", "idle"}},
     {"linux.seccomp", {"listenerPath", "listenerMetadata"}},
     {"mounts", {"uidMappings", "gidMappings"}},
 };
@@ -135,8 +134,10 @@ void DecodeIdMappings(const json& l, const char* key, std::vector<IdMapping>* ou
 void DecodeProcess(const json& p, Process* out, Cursor* c) {
   CheckKnown(p, "process",
              {"terminal", "consoleSize", "user", "args", "env", "cwd", "capabilities", "rlimits",
-              "noNewPrivileges", "oomScoreAdj"},
+              "noNewPrivileges", "oomScoreAdj", "selinuxLabel"},
              c);
+  c->field = "process.selinuxLabel";
+  Get(p, "selinuxLabel", &out->selinux_label);
   c->field = "process.oomScoreAdj";
   GetOpt(p, "oomScoreAdj", &out->oom_score_adj);
   c->field = "process.terminal";
@@ -188,8 +189,10 @@ void DecodeProcess(const json& p, Process* out, Cursor* c) {
 void DecodeLinux(const json& l, Linux* out, Cursor* c) {
   CheckKnown(l, "linux",
              {"namespaces", "uidMappings", "gidMappings", "resources", "cgroupsPath",
-              "maskedPaths", "readonlyPaths", "seccomp", "sysctl", "rootfsPropagation", "devices"},
+              "maskedPaths", "readonlyPaths", "seccomp", "sysctl", "rootfsPropagation", "devices", "mountLabel"},
              c);
+  c->field = "linux.mountLabel";
+  Get(l, "mountLabel", &out->mount_label);
   if (auto it = l.find("devices"); it != l.end() && !it->is_null()) {
     c->field = "linux.devices";
     for (const json& dj : it->get_ref<const json::array_t&>()) {
@@ -227,13 +230,27 @@ void DecodeLinux(const json& l, Linux* out, Cursor* c) {
     CheckKnown(r, "linux.resources", {"memory", "cpu", "pids", "devices"}, c);
     if (auto m = r.find("memory"); m != r.end() && !m->is_null()) {
       c->field = "linux.resources.memory";
-      CheckKnown(*m, "linux.resources.memory", {"limit", "swap"}, c);
+      CheckKnown(*m, "linux.resources.memory",
+                 {"limit", "swap", "reservation", "swappiness", "disableOOMKiller", "kernel",
+                  "kernelTCP"},
+                 c);
+      GetOpt(*m, "kernel", &out->resources.memory_kernel);
+      GetOpt(*m, "kernelTCP", &out->resources.memory_kernel_tcp);
+      GetOpt(*m, "reservation", &out->resources.memory_reservation);
+      GetOpt(*m, "swappiness", &out->resources.memory_swappiness);
+      GetOpt(*m, "disableOOMKiller", &out->resources.memory_disable_oom_killer);
       GetOpt(*m, "limit", &out->resources.memory_limit);
       GetOpt(*m, "swap", &out->resources.memory_swap);
     }
     if (auto cpu = r.find("cpu"); cpu != r.end() && !cpu->is_null()) {
       c->field = "linux.resources.cpu";
-      CheckKnown(*cpu, "linux.resources.cpu", {"quota", "period", "shares"}, c);
+      CheckKnown(*cpu, "linux.resources.cpu",
+                 {"quota", "period", "shares", "cpus", "mems", "realtimeRuntime", "realtimePeriod"},
+                 c);
+      Get(*cpu, "cpus", &out->resources.cpu_cpus);
+      Get(*cpu, "mems", &out->resources.cpu_mems);
+      GetOpt(*cpu, "realtimeRuntime", &out->resources.cpu_realtime_runtime);
+      GetOpt(*cpu, "realtimePeriod", &out->resources.cpu_realtime_period);
       GetOpt(*cpu, "quota", &out->resources.cpu_quota);
       GetOpt(*cpu, "period", &out->resources.cpu_period);
       GetOpt(*cpu, "shares", &out->resources.cpu_shares);
@@ -325,6 +342,7 @@ nlohmann::json ToJson(const RuntimeSpec& spec) {
   }
   proc["noNewPrivileges"] = p.no_new_privileges;
   if (p.oom_score_adj) proc["oomScoreAdj"] = *p.oom_score_adj;
+  if (!p.selinux_label.empty()) proc["selinuxLabel"] = p.selinux_label;
   if (p.user.umask) proc["user"]["umask"] = *p.user.umask;
   j["process"] = std::move(proc);
 
@@ -392,19 +410,31 @@ nlohmann::json ToJson(const RuntimeSpec& spec) {
     lj["devices"] = std::move(devs);
   }
   if (!l.rootfs_propagation.empty()) lj["rootfsPropagation"] = l.rootfs_propagation;
+  if (!l.mount_label.empty()) lj["mountLabel"] = l.mount_label;
   json res = json::object();
   const LinuxResources& r = l.resources;
-  if (r.memory_limit || r.memory_swap) {
+  if (r.memory_limit || r.memory_swap || r.memory_reservation || r.memory_swappiness ||
+      r.memory_disable_oom_killer || r.memory_kernel || r.memory_kernel_tcp) {
     json m = json::object();
     if (r.memory_limit) m["limit"] = *r.memory_limit;
     if (r.memory_swap) m["swap"] = *r.memory_swap;
+    if (r.memory_reservation) m["reservation"] = *r.memory_reservation;
+    if (r.memory_swappiness) m["swappiness"] = *r.memory_swappiness;
+    if (r.memory_disable_oom_killer) m["disableOOMKiller"] = *r.memory_disable_oom_killer;
+    if (r.memory_kernel) m["kernel"] = *r.memory_kernel;
+    if (r.memory_kernel_tcp) m["kernelTCP"] = *r.memory_kernel_tcp;
     res["memory"] = std::move(m);
   }
-  if (r.cpu_quota || r.cpu_period || r.cpu_shares) {
+  if (r.cpu_quota || r.cpu_period || r.cpu_shares || !r.cpu_cpus.empty() || !r.cpu_mems.empty() ||
+      r.cpu_realtime_runtime || r.cpu_realtime_period) {
     json c = json::object();
     if (r.cpu_quota) c["quota"] = *r.cpu_quota;
     if (r.cpu_period) c["period"] = *r.cpu_period;
     if (r.cpu_shares) c["shares"] = *r.cpu_shares;
+    if (!r.cpu_cpus.empty()) c["cpus"] = r.cpu_cpus;
+    if (!r.cpu_mems.empty()) c["mems"] = r.cpu_mems;
+    if (r.cpu_realtime_runtime) c["realtimeRuntime"] = *r.cpu_realtime_runtime;
+    if (r.cpu_realtime_period) c["realtimePeriod"] = *r.cpu_realtime_period;
     res["cpu"] = std::move(c);
   }
   if (r.pids_limit) res["pids"] = {{"limit", *r.pids_limit}};

@@ -47,6 +47,7 @@ struct Process {
   std::vector<Rlimit> rlimits;
   bool no_new_privileges = false;
   std::optional<int> oom_score_adj;  // written to /proc/self/oom_score_adj before exec
+  std::string selinux_label;         // accepted only where SELinux is off (it then means nothing)
 };
 
 struct Root {
@@ -84,6 +85,13 @@ struct LinuxResources {
   std::optional<uint64_t> cpu_period;
   std::optional<uint64_t> cpu_shares;
   std::optional<int64_t> pids_limit;
+  std::optional<int64_t> memory_reservation;      // soft limit (v1 soft_limit, v2 memory.low)
+  std::optional<uint64_t> memory_swappiness;      // v1 only
+  std::optional<bool> memory_disable_oom_killer;  // v1 only
+  std::optional<int64_t> memory_kernel, memory_kernel_tcp;  // v1 only (kmem, deprecated)
+  std::string cpu_cpus, cpu_mems;                 // cpuset lists: "0-3,5"
+  std::optional<int64_t> cpu_realtime_runtime;    // v1 only (cpu.rt_runtime_us)
+  std::optional<uint64_t> cpu_realtime_period;
   // Empty: the runtime leaves device access as the parent cgroup has it (everything on a
   // host). DefaultDeviceRules() for a confined container; PrivilegedDeviceRules() for all.
   std::vector<DeviceRule> devices;
@@ -138,6 +146,7 @@ struct Linux {
   std::vector<IdMapping> uid_mappings, gid_mappings;  // only with a new user namespace
   std::map<std::string, std::string> sysctl;          // "net.ipv4.ip_forward" -> "1"
   std::string rootfs_propagation;                      // "", "private", "rslave", "shared", ...
+  std::string mount_label;                             // as process.selinux_label
   LinuxResources resources;
   std::string cgroups_path;  // "shale/<id>" (relative to the hierarchy roots)
   std::vector<std::string> masked_paths;

@@ -234,10 +234,10 @@ TEST(RuntimeSpecTest, DefaultSeccompFollowsTheCapabilities) {
 
 TEST(RuntimeSpecTest, UnsupportedFieldsAreRefusedByName) {
   auto s = RuntimeSpecFromJson(nlohmann::json::parse(R"({"ociVersion":"1.0.2",
-    "process":{"args":["sh"],"apparmorProfile":"x","selinuxLabel":"","user":{"uid":0,"gid":0,"username":"u"}},
+    "process":{"args":["sh"],"apparmorProfile":"x","scheduler":{},"user":{"uid":0,"gid":0,"username":"u"}},
     "root":{"path":"/r"},
     "linux":{"intelRdt":{"closID":"a"},"resources":{"blockIO":{"weight":10},"hugepageLimits":[]},
-             "mountLabel":"", "notInTheSpec":{"a":1}}})"));
+             "personality":{}, "notInTheSpec":{"a":1}}})"));
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code(), Errc::kUnsupported);
   const std::string& m = s.error().message();
@@ -246,7 +246,7 @@ TEST(RuntimeSpecTest, UnsupportedFieldsAreRefusedByName) {
     EXPECT_NE(m.find(f), std::string::npos) << f << " in " << m;
   // Empty values count as absent.
   // Empty values count as absent; what the spec does not define is ignored (config.md).
-  for (const char* f : {"selinuxLabel", "hugepageLimits", "mountLabel", "notInTheSpec"})
+  for (const char* f : {"scheduler", "hugepageLimits", "personality", "notInTheSpec"})
     EXPECT_EQ(m.find(f), std::string::npos) << f << " in " << m;
   auto unknown = RuntimeSpecFromJson(nlohmann::json::parse(
       R"({"process":{"args":["sh"],"future":true},"root":{"path":"/r"},"future":{"x":1}})"));

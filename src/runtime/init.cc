@@ -680,6 +680,10 @@ Result<InitConfig> PlanInit(const oci::RuntimeSpec& spec, const RunOptions& opts
   c.root_readonly = spec.root.readonly;
   c.no_pivot = opts.no_pivot;
   c.die_with_parent = opts.die_with_parent;
+  if ((!spec.process.selinux_label.empty() || !spec.linux.mount_label.empty()) &&
+      access("/sys/fs/selinux/enforce", F_OK) == 0)
+    return Error(Errc::kUnsupported, "process.selinuxLabel / linux.mountLabel: shale does not "
+                                     "apply SELinux labels, and SELinux is enabled here");
   c.hostname = spec.hostname;
   c.domainname = spec.domainname;
   c.process.preserve_fds = opts.preserve_fds;
