@@ -51,6 +51,17 @@ run_suite() {  # run_suite NAME RUNTIME_PATH
 : >"$OUT/summary.txt"
 run_suite shale-runc "$SHALE_RUNC"
 command -v crun >/dev/null && run_suite crun "$(command -v crun)"
+# Some programs leave a bundle with mounts (a spec without a mount namespace makes the
+# runtime mount in ours), and cgroups of their own naming: remove them.
+for m in $(awk 'index($5, "/tmp/ocitest") == 1 {print $5}' /proc/self/mountinfo | sort -r); do
+  umount -l "$m" 2>/dev/null || true
+done
+rm -rf /tmp/ocitest* 2>/dev/null || true
+for n in cgrouptest testdir shale-runc; do
+  for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
+    [ -d "$h$n" ] && find "$h$n" -depth -type d -exec rmdir {} \; 2>/dev/null
+  done
+done
 echo "per program: $OUT/summary.txt; TAP: $OUT/<runtime>/<program>.tap"
 for n in "${!pass[@]}"; do
   printf '%-10s passed %5d  failed %4d  skipped %4d\n' "$n" "${pass[$n]}" "${fail[$n]}" "${skip[$n]}"
