@@ -69,3 +69,33 @@ bench_registry_setup() {
   bench_registry_start
   bench_minbase_archive
 }
+
+# $BENCH_MNT/layers4.tar: the same rootfs as a four-layer docker-archive (the rest, usr/lib,
+# usr/share, usr/bin+sbin), made with tar, for the parallel-download case of bench/pull.sh.
+bench_layered_archive() {
+  local rootfs d
+  rootfs=$(bench_debootstrap_rootfs)
+  d=$(mktemp -d "$BENCH_MNT/archive.XXXXXX")
+  local parts=("--exclude=./usr/lib --exclude=./usr/share --exclude=./usr/bin --exclude=./usr/sbin ."
+               "./usr/lib" "./usr/share" "./usr/bin ./usr/sbin")
+  local diff_ids=() layers=() k
+  for k in 0 1 2 3; do
+    # shellcheck disable=SC2086
+    tar --numeric-owner --xattrs -C "$rootfs" -cf "$d/l$k.tar" ${parts[$k]}
+    local id
+    id=$(sha256sum "$d/l$k.tar" | cut -d' ' -f1)
+    mkdir -p "$d/$id"
+    mv "$d/l$k.tar" "$d/$id/layer.tar"
+    diff_ids+=("\"sha256:$id\"")
+    layers+=("\"$id/layer.tar\"")
+  done
+  local config cfg
+  config=$(printf '{"architecture":"amd64","os":"linux","config":{"Cmd":["bash"]},"created":"2024-01-01T00:00:00Z","rootfs":{"type":"layers","diff_ids":[%s]}}' \
+    "$(IFS=,; echo "${diff_ids[*]}")")
+  cfg=$(printf '%s' "$config" | sha256sum | cut -d' ' -f1)
+  printf '%s' "$config" >"$d/$cfg.json"
+  printf '[{"Config":"%s.json","RepoTags":["layers4:latest"],"Layers":[%s]}]' \
+    "$cfg" "$(IFS=,; echo "${layers[*]}")" >"$d/manifest.json"
+  (cd "$d" && tar -cf "$BENCH_MNT/layers4.tar" ./*)
+  rm -rf "$d"
+}

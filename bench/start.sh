@@ -2,6 +2,9 @@
 # Container start latency: N sequential `shale run --rm busybox true` against `crun run` of a
 # plain OCI bundle of the same rootfs and `podman run --rm --network none` of the same image,
 # all on a loop-mounted ext4. Prints ms per run and the ratios. Target: shale <= 1.5x crun.
+# The network cases side by side: shale on its default bridge (CNI) against shale
+# --network none and podman on its default network (CNI bridge too). Targets (issue 10):
+# shale bridge <= 0.3x podman's, and the bridge adding <= 15 ms over --network none.
 # Usage: bench/start.sh [N]   (root; installs crun and podman with apt-get if missing)
 source "$(dirname "$0")/lib.sh"
 N="${1:-${N:-100}}"
@@ -11,6 +14,7 @@ need_pkg jq jq
 
 mounted_hugetlb=0
 cleanup() {
+  "$SHALE" --root "$store" network rm bridge >/dev/null 2>&1 || true
   bench_cleanup
   if [ "$mounted_hugetlb" = 1 ]; then umount /sys/fs/cgroup/hugetlb 2>/dev/null || true; fi
 }
@@ -46,21 +50,30 @@ ms_per_run() {  # ms_per_run CMD... : runs CMD (with $i set) N times, prints ms 
   end=$(date +%s%N)
   echo "scale=2; ($end - $start) / 1000000 / $N" | bc
 }
-shale_run() { "$SHALE" --root "$store" run --rm busybox true; }
+shale_run() { "$SHALE" --root "$store" run --rm --network none busybox true; }
+shale_bridge_run() { "$SHALE" --root "$store" run --rm busybox true; }
 crun_run() { crun run --bundle "$bundle" "bench-$$-$i"; }
 podman_run() { podman_bench run --rm --network none busybox:latest true; }
+podman_bridge_run() { podman_bench run --rm busybox:latest true; }
 
 # Warm-up (page cache, first-use directories), then the measured runs.
-for ((i = 0; i < 5; i++)); do shale_run >/dev/null; crun_run >/dev/null; done
+for ((i = 0; i < 5; i++)); do shale_run >/dev/null; shale_bridge_run >/dev/null; crun_run >/dev/null; done
 podman_run >/dev/null
+podman_bridge_run >/dev/null
 t_shale=$(ms_per_run shale_run)
+t_bridge=$(ms_per_run shale_bridge_run)
 t_crun=$(ms_per_run crun_run)
 t_podman=$(ms_per_run podman_run)
+t_podman_bridge=$(ms_per_run podman_bridge_run)
 leftover=$("$SHALE" --root "$store" ps -aq | wc -l)
 
-printf '%-44s %8s ms/run\n' "shale run --rm busybox true" "$t_shale"
+printf '%-44s %8s ms/run\n' "shale run --rm --network none busybox true" "$t_shale"
+printf '%-44s %8s ms/run\n' "shale run --rm busybox true (bridge)" "$t_bridge"
 printf '%-44s %8s ms/run\n' "crun run (OCI bundle, same rootfs)" "$t_crun"
 printf '%-44s %8s ms/run\n' "podman run --rm --network none busybox true" "$t_podman"
 printf 'shale/crun   = %s\n' "$(echo "scale=2; $t_shale / $t_crun" | bc)"
+printf '%-44s %8s ms/run\n' "podman run --rm busybox true (its bridge)" "$t_podman_bridge"
 printf 'shale/podman = %s\n' "$(echo "scale=2; $t_shale / $t_podman" | bc)"
+printf 'bridge: shale/podman = %s, shale bridge - none = %s ms\n' \
+  "$(echo "scale=2; $t_bridge / $t_podman_bridge" | bc)" "$(echo "scale=2; $t_bridge - $t_shale" | bc)"
 printf 'N = %s, containers left in the shale store: %s\n' "$N" "$leftover"

@@ -18,6 +18,15 @@ SHALE="${SHALE_BIN:-$PWD/build/shale}"
     echo '```'
     "$SHALE" "$verb" --help
     echo '```'
+    # Verb groups (network): each subcommand too.
+    for sub in $("$SHALE" "$verb" --help | awk '/^Subcommands:/ { on = 1; next } on && NF { sub(/,$/, "", $1); print $1 }'); do
+      echo
+      echo "### shale $verb $sub"
+      echo
+      echo '```'
+      "$SHALE" "$verb" "$sub" --help
+      echo '```'
+    done
   done
 } >docs/cli.md
 echo "wrote docs/cli.md"

@@ -16,7 +16,10 @@ fi
 # Build and run-time dependencies, all from Debian.
 PACKAGES=(cmake g++ make pkg-config libarchive-dev libssl-dev libcurl4-openssl-dev
   nlohmann-json3-dev libcli11-dev libseccomp-dev libcap-dev zlib1g-dev libzstd-dev libisal-dev
-  libgtest-dev bats busybox-static jq tar gzip zstd pigz e2fsprogs util-linux kmod)
+  libgtest-dev bats busybox-static jq tar gzip zstd pigz e2fsprogs util-linux kmod
+  containernetworking-plugins iptables iproute2)
+# containernetworking-plugins: the default network mode is a CNI bridge (docs/network.md), so
+# every `run` needs the plugins, and bridge/portmap/firewall call iptables.
 # The tests also check interop with the peers (docker, podman and skopeo read what shale
 # writes, and shale reads what they write).
 # The registry tests run Debian's docker-registry (with htpasswd users and an openssl-made

@@ -71,7 +71,15 @@ void AddCreateFlags(CLI::App* sub, container::CreateOptions& o, std::string& ent
   sub->add_option("-h,--hostname", o.hostname, "Container host name");
   sub->add_option("-v,--volume", o.volumes, "Bind mount SRC:DST[:ro]")->allow_extra_args(false);
   sub->add_flag("--read-only", o.read_only, "Mount the container's root filesystem read-only");
-  sub->add_option("--network,--net", o.network, "none (default) or host");
+  sub->add_option("--network,--net", o.network,
+                  "bridge (default), host, none, container:NAME|ID or a network's name");
+  sub->add_option("--network-alias", o.network_aliases,
+                  "Another name of the container on a user network")
+      ->allow_extra_args(false);
+  sub->add_option("-p,--publish", o.publish,
+                  "Publish a port: [IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp], ranges LOW-HIGH")
+      ->allow_extra_args(false);
+  sub->add_flag("-P,--publish-all", o.publish_all, "Publish the image's EXPOSEd ports on free ports");
   sub->add_option("-m,--memory", o.memory, "Memory limit (e.g. 32m)");
   sub->add_option("--cpus", o.cpus, "Number of CPUs (e.g. 1.5)");
   sub->add_option("--pids-limit", o.pids_limit, "Tune container pids limit (-1: unlimited)");
@@ -236,6 +244,16 @@ std::string QuotedCommand(const container::ContainerConfig& c, bool no_trunc) {
   return "\"" + cmd + "\"";
 }
 
+// "127.0.0.1:8080->80/tcp, 0.0.0.0:8443->443/tcp", docker's PORTS column.
+std::string PortsText(Manager& mgr, const std::string& id) {
+  std::vector<std::string> parts;
+  if (auto a = mgr.networks().Load(id))
+    for (const network::PortMapping& m : a->ports)
+      parts.push_back((m.host_ip.empty() ? "0.0.0.0" : m.host_ip) + ":" +
+                      std::to_string(m.host_port) + "->" + network::PortKey(m));
+  return Join(parts, ", ");
+}
+
 void AddPs(CLI::App& app, Context& ctx) {
   struct Opts {
     bool all = false, quiet = false, no_trunc = false;
@@ -268,7 +286,7 @@ void AddPs(CLI::App& app, Context& ctx) {
                     {"RunningFor", HumanAgo(s.record.created_ns / 1000000000, now / 1000000000)},
                     {"Status", container::StatusText(s.state, now)},
                     {"State", s.state.status},
-                    {"Ports", ""},
+                    {"Ports", PortsText(**mgr, s.record.id)},
                     {"Names", s.record.name}};
           std::cout << j.dump() << "\n";
         }
@@ -283,7 +301,8 @@ void AddPs(CLI::App& app, Context& ctx) {
         rows.push_back({o->no_trunc ? s.record.id : s.record.id.substr(0, 12),
                         s.record.config.image, QuotedCommand(s.record.config, o->no_trunc),
                         HumanAgo(s.record.created_ns / 1000000000, now / 1000000000),
-                        container::StatusText(s.state, now), "", s.record.name});
+                        container::StatusText(s.state, now), PortsText(**mgr, s.record.id),
+                        s.record.name});
       PrintTable(rows);
       return 0;
     };
@@ -535,7 +554,41 @@ void AddExport(CLI::App& app, Context& ctx) {
 
 }  // namespace
 
+void AddPort(CLI::App& app, Context& ctx) {
+  struct Opts {
+    std::string ref, port;
+  };
+  auto o = std::make_shared<Opts>();
+  auto* sub = app.add_subcommand("port", "List port mappings of a container");
+  sub->add_option("container", o->ref, "CONTAINER")->required();
+  sub->add_option("port", o->port, "PRIVATE_PORT[/PROTO]: only this one");
+  sub->callback([&ctx, o] {
+    ctx.action = [&ctx, o]() -> int {
+      auto mgr = OpenManager(ctx);
+      if (!mgr) return Fail("port", std::move(mgr).error());
+      auto id = (*mgr)->Resolve(o->ref);
+      if (!id) return Fail("port", std::move(id).error());
+      std::string want = o->port;
+      if (!want.empty() && want.find('/') == std::string::npos) want += "/tcp";
+      bool any = false;
+      if (auto a = (*mgr)->networks().Load(*id))
+        for (const network::PortMapping& m : a->ports) {
+          if (!want.empty() && network::PortKey(m) != want) continue;
+          std::string host = (m.host_ip.empty() ? "0.0.0.0" : m.host_ip) + ":" +
+                             std::to_string(m.host_port);
+          std::cout << (want.empty() ? network::PortKey(m) + " -> " : "") << host << "\n";
+          any = true;
+        }
+      if (!want.empty() && !any)
+        return Fail("port", Error(Errc::kNotFound, "no public port '" + want +
+                                                       "' published for " + o->ref));
+      return 0;
+    };
+  });
+}
+
 void RegisterContainerCommands(CLI::App& app, Context& ctx) {
+  AddPort(app, ctx);
   AddRunCreate(app, ctx, true);
   AddRunCreate(app, ctx, false);
   AddStart(app, ctx);

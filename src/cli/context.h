@@ -25,10 +25,16 @@ int ReportError(const Error& e, int status = 1);
 // image_commands.cc: import, load, save, images, tag, rmi, history, mount, umount
 void RegisterImageCommands(CLI::App& app, Context& ctx);
 // container_commands.cc: run, create, start, exec, ps, stop, kill, rm, logs, wait, inspect,
-// commit, diff, export
+// commit, diff, export, port
 void RegisterContainerCommands(CLI::App& app, Context& ctx);
+// network_commands.cc: network create, ls, inspect, rm, prune, connect, disconnect
+void RegisterNetworkCommands(CLI::App& app, Context& ctx);
 // registry_commands.cc: pull, push, login, logout
 void RegisterRegistryCommands(CLI::App& app, Context& ctx);
+// build_commands.cc: build
+void RegisterBuildCommands(CLI::App& app, Context& ctx);
+// prune_commands.cc: container prune, image prune, system prune
+void RegisterPruneCommands(CLI::App& app, Context& ctx);
 // run/create --pull missing|always|never: pulls `image` first as the policy says. Returns 0
 // to go on, else the exit status (125) after printing the error.
 int PullForRun(Context& ctx, const std::string& image, const std::string& policy);

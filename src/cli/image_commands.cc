@@ -198,12 +198,13 @@ void AddSave(CLI::App& app, Context& ctx) {
 
 void AddImages(CLI::App& app, Context& ctx) {
   struct Opts {
-    bool quiet = false, no_trunc = false, all = false;
+    bool quiet = false, no_trunc = false, all = false, digests = false;
     std::string format, filter;
   };
   auto o = std::make_shared<Opts>();
   auto* sub = app.add_subcommand("images", "List images");
   sub->add_flag("-q,--quiet", o->quiet, "Only show image IDs");
+  sub->add_flag("--digests", o->digests, "Show digests (of the manifest pulled or pushed)");
   sub->add_flag("-a,--all", o->all, "Show all images (shale keeps no intermediate images)");
   sub->add_flag("--no-trunc", o->no_trunc, "Don't truncate output");
   sub->add_option("--format", o->format, "json: one JSON object per line")
@@ -218,8 +219,11 @@ void AddImages(CLI::App& app, Context& ctx) {
       auto list = (*store)->List();
       if (!list) return Fail("images", std::move(list).error());
       int64_t now = NowUnixNanos() / 1000000000;
-      std::vector<std::vector<std::string>> rows = {
-          {"REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"}};
+      std::vector<std::vector<std::string>> rows;
+      if (o->digests)
+        rows.push_back({"REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "CREATED", "SIZE"});
+      else
+        rows.push_back({"REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"});
       std::vector<std::string> seen_ids;
       for (const auto& img : *list) {
         std::vector<std::pair<std::string, std::string>> names;
@@ -231,6 +235,11 @@ void AddImages(CLI::App& app, Context& ctx) {
         std::string id = o->no_trunc ? img.id.str() : ShortId(img.id);
         for (const auto& [repo, tag] : names) {
           if (!o->filter.empty() && o->filter != repo && o->filter != repo + ":" + tag) continue;
+          // The repository's own digest, as docker shows it: "repo@sha256:…" for this repo.
+          std::string digest = "<none>";
+          for (const auto& rd : img.repo_digests)
+            if (size_t at = rd.find('@'); at != std::string::npos && rd.substr(0, at) == repo)
+              digest = rd.substr(at + 1);
           if (o->quiet) {
             if (std::find(seen_ids.begin(), seen_ids.end(), id) == seen_ids.end()) {
               std::cout << id << "\n";
@@ -243,7 +252,7 @@ void AddImages(CLI::App& app, Context& ctx) {
                 {"Containers", "N/A"},
                 {"CreatedAt", DockerTime(img.created_unix)},
                 {"CreatedSince", HumanAgo(img.created_unix, now)},
-                {"Digest", "<none>"},
+                {"Digest", digest},
                 {"ID", id},
                 {"Repository", repo},
                 {"SharedSize", "N/A"},
@@ -254,7 +263,11 @@ void AddImages(CLI::App& app, Context& ctx) {
             std::cout << j.dump() << "\n";
             continue;
           }
-          rows.push_back({repo, tag, id, HumanAgo(img.created_unix, now), HumanSize(img.size)});
+          if (o->digests)
+            rows.push_back({repo, tag, digest, id, HumanAgo(img.created_unix, now),
+                            HumanSize(img.size)});
+          else
+            rows.push_back({repo, tag, id, HumanAgo(img.created_unix, now), HumanSize(img.size)});
         }
       }
       if (!o->quiet && o->format != "json") PrintTable(rows);

@@ -37,6 +37,9 @@ int Main(int argc, char** argv) {
   RegisterImageCommands(app, ctx);
   RegisterContainerCommands(app, ctx);
   RegisterRegistryCommands(app, ctx);
+  RegisterBuildCommands(app, ctx);
+  RegisterNetworkCommands(app, ctx);
+  RegisterPruneCommands(app, ctx);
 
   try {
     app.parse(argc, argv);

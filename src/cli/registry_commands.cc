@@ -128,6 +128,14 @@ void AddPull(CLI::App& app, Context& ctx) {
       po.platform = o->platform;
       po.client = ClientOpts(*o);
       po.progress = lines.Callback();
+      // podman's max_parallel_downloads, as an environment knob (docker's is a daemon flag).
+      if (const char* n = getenv("SHALE_MAX_DOWNLOADS"); n && *n) {
+        auto v = ParseUint(n, 64, "SHALE_MAX_DOWNLOADS");
+        if (!v || *v == 0)
+          return Fail(what, Error(Errc::kInvalidArgument,
+                                  "SHALE_MAX_DOWNLOADS=" + std::string(n) + ": give 1 to 64"));
+        po.max_downloads = static_cast<int>(*v);
+      }
       auto res = (*store)->Pull(o->ref, po);
       if (!res) return Fail(what, std::move(res).error());
       lines.Line("Digest: " + res->repo_digest.substr(res->repo_digest.find('@') + 1));
@@ -143,11 +151,16 @@ void AddPull(CLI::App& app, Context& ctx) {
 void AddPush(CLI::App& app, Context& ctx) {
   struct Opts : Common {
     std::string ref;
+    std::string compression;
   };
   auto o = std::make_shared<Opts>();
   auto* sub = app.add_subcommand("push", "Upload an image to a registry");
   sub->add_option("reference", o->ref, "NAME[:TAG] (the name says which registry)")->required();
   sub->add_flag("-q,--quiet", o->quiet, "Print only the pushed reference");
+  sub->add_option("--compression-format", o->compression,
+                  "Send every layer compressed with gzip or zstd (made once and kept); "
+                  "default: the blob kept from pull or load, else gzip")
+      ->check(CLI::IsMember({"gzip", "zstd"}));
   AddTlsFlag(sub, *o);
   sub->callback([&ctx, o] {
     ctx.action = [&ctx, o]() -> int {
@@ -165,6 +178,8 @@ void AddPush(CLI::App& app, Context& ctx) {
       image::PushOptions po;
       po.client = ClientOpts(*o);
       po.progress = lines.Callback();
+      if (o->compression == "gzip") po.compression = layer::Compression::kGzip;
+      if (o->compression == "zstd") po.compression = layer::Compression::kZstd;
       auto res = (*store)->Push(o->ref, po);
       if (!res) return Fail(what, std::move(res).error());
       if (o->quiet) {

@@ -16,6 +16,7 @@
 #include "runtime/runtime.h"
 #include "sys/mount.h"
 #include "util/fs.h"
+#include "util/log.h"
 #include "util/strings.h"
 
 namespace shale::container {
@@ -219,6 +220,7 @@ Result<State> Manager::GetState(const std::string& id) {
   s = TRY(ReadState(id));
   if ((s.status != "running" && s.status != "paused") || MonitorAlive(s)) return s;
   (void)runtime::RemoveCgroup("shale/" + id);
+  if (auto d = networks_.Detach(id); !d) LogWarn("network of " + id + ": " + d.error().message());
   // Without the store lock: the mount is this container's own and nobody else mounts it.
   (void)images_->driver().Unmount(id);
   s.status = "exited";
@@ -266,6 +268,17 @@ Result<std::string> Manager::Create(const CreateOptions& o) {
   auto [cfg, host] = TRY(MergeConfig(img.config.value("config", json::object()), o, id,
                                      HostHostname(), env_file_lines));
   TRY(CheckUlimits(host.ulimits));
+  if (UsesCni(host.network_mode)) {
+    TRY(networks_.Get(host.network_mode).Wrap("--network"));
+    // A fixed host port in use fails here, before anything exists (docker leaves a created
+    // container behind; the reservation itself is taken again at start).
+    std::vector<network::PortMapping> fixed;
+    for (const network::PortMapping& m : host.port_bindings)
+      if (m.host_port) fixed.push_back(m);
+    TRY(network::ReservePorts(fixed));
+  } else if (std::string other = NetworkContainer(host.network_mode); !other.empty()) {
+    TRY(Resolve(other).Wrap("--network container:" + other));
+  }
   TracePhase("create: merge the config");
 
   Record r;
@@ -401,8 +414,14 @@ Result<oci::RuntimeSpec> Manager::Prepare(const Record& r) {
     }
     c.bounding = c.effective = c.permitted = held;
   }
-  TRY(WriteJsonFast(dir + "/config.json", oci::ToJson(spec)));
-  TracePhase("start: user, spec, config.json");
+  TracePhase("start: user, spec");
+  TRY(PrepareNetwork(r, spec).Wrap("set up the network of " + r.name));
+  TracePhase("start: network");
+  if (auto w = WriteJsonFast(dir + "/config.json", oci::ToJson(spec)); !w) {
+    (void)networks_.Detach(r.id);
+    return w.error();
+  }
+  TracePhase("start: config.json");
   ok = true;
   return spec;
 }
@@ -411,7 +430,8 @@ Result<void> Manager::Destroy(const std::string& id) {
   graph::GraphDriver& drv = images_->driver();
   auto rec = Load(id);
   (void)runtime::RemoveCgroup("shale/" + id);
-  TracePhase("destroy: load the record, remove the cgroup");
+  TRY(networks_.Detach(id).Wrap("release the network"));
+  TracePhase("destroy: load the record, remove the cgroup, release the network");
   TRY(drv.Unmount(id).Wrap("unmount the rootfs"));
   TracePhase("destroy: unmount the rootfs");
   TRY(drv.Remove(id).Wrap("remove the read-write layer"));
@@ -533,6 +553,7 @@ Result<nlohmann::json> Manager::Inspect(const std::string& id) {
   j["Driver"] = std::string(images_->driver().Name());
   j["Platform"] = "linux";
   j["HostConfig"] = ToJson(r.host);
+  j["NetworkSettings"] = NetworkSettings(r);
   json gd = {{"Name", std::string(images_->driver().Name())}};
   auto md = images_->driver().Metadata(id);
   gd["Data"] = md ? json(*md) : json(nullptr);

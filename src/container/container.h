@@ -32,6 +32,7 @@
 #include "container/spec.h"
 #include "image/image_store.h"
 #include "layer/layer.h"
+#include "network/network.h"
 #include "util/error.h"
 
 namespace shale::container {
@@ -74,12 +75,32 @@ struct CommitRequest {
   bool reproducible = false;
 };
 
+// A container that a caller runs as one step of its own work (the builder's RUN and COPY):
+// typed values the caller has decided, not CLI strings.
+struct StepConfig {
+  std::string image;                // image id ("sha256:...") or reference
+  std::vector<std::string> args;    // the argv to run, as is: the image's Entrypoint is unused
+  std::vector<std::string> env;     // K=V each, set over the image's Env
+  std::string workdir, user;        // "" = the image's
+  std::string network = "bridge";   // bridge | host | none (as run's --network)
+  std::string name;                 // "" = a random name
+};
+
+// Where a step's output goes, and what stops it.
+struct StepIo {
+  int out = 1, err = 2;             // the process's stdout/stderr (stdin is /dev/null)
+  // Readable (a signalfd of SIGINT/SIGTERM): the process is killed and RunStep returns
+  // kCancelled. -1: none.
+  int cancel_fd = -1;
+};
+
 class Manager {
  public:
   // Opens the image store under `root` too. Takes no lock.
   static Result<std::unique_ptr<Manager>> Open(const std::string& root);
 
   image::ImageStore& images() { return *images_; }
+  network::Networks& networks() { return networks_; }
 
   // Creates the container (init + rw layers, files) and returns its id. Takes the store lock.
   Result<std::string> Create(const CreateOptions& opts);
@@ -89,6 +110,15 @@ class Manager {
   // output goes to the log only, and the monitor records its exit (and removes it with --rm).
   // Signals sent to the caller are forwarded to the container.
   int RunAttached(const std::string& id);
+  // Creates a container for a step (as Create, with the step's argv, env, workdir and user).
+  // kNotFound if the image is missing. Takes the store lock.
+  Result<std::string> CreateStep(const StepConfig& cfg);
+  // Starts `id` with this process as its monitor, its output written to io.out/io.err, and
+  // waits for it: returns its exit status (code, or 128+signal). Start failures are errors
+  // (kNotFound: the executable is missing; kPermission: it cannot be executed), never
+  // printed. The container dies with this process (even SIGKILL); the next command reading
+  // it records exit 137. The caller removes it (Remove) when done.
+  Result<int> RunStep(const std::string& id, const StepIo& io);
   // Starts `id` under a detached monitor; returns once it runs (or with its start error).
   Result<void> StartDetached(const std::string& id);
 
@@ -118,7 +148,13 @@ class Manager {
 
  private:
   Manager(std::string root, std::unique_ptr<image::ImageStore> images)
-      : root_(std::move(root)), images_(std::move(images)) {}
+      : root_(root), images_(std::move(images)), networks_(root) {}
+  // The network part of Prepare: joins (container:) or attaches (bridge, user networks) and
+  // sets the spec's network namespace path. The published ports stay held in held_ports_,
+  // which the monitor inherits across fork.
+  Result<void> PrepareNetwork(const Record& r, oci::RuntimeSpec& spec);
+  // The network part of the record for inspect: NetworkSettings.
+  nlohmann::json NetworkSettings(const Record& r);
   // Mounts the rw layer and writes config.json. REQUIRES the store lock.
   Result<oci::RuntimeSpec> Prepare(const Record& r);
   Result<void> SaveState(const std::string& id, const State& s);
@@ -138,6 +174,8 @@ class Manager {
 
   std::string root_;
   std::unique_ptr<image::ImageStore> images_;
+  network::Networks networks_;
+  std::vector<UniqueFd> held_ports_;
 };
 
 // Exit status for a failed start: 127 not found, 126 cannot execute, 125 otherwise.

@@ -232,6 +232,9 @@ void Manager::Finish(const Record& r, int status, bool oom) {
   TracePhase("finish: record the exit");
   auto lock = images_->Lock(FileLock::Mode::kExclusive);
   TracePhase("finish: lock the store");
+  if (auto d = networks_.Detach(r.id); !d)
+    LogWarn("release the network of " + r.id + ": " + d.error().message());
+  TracePhase("finish: release the network");
   if (r.host.auto_remove) {
     if (auto d = Destroy(r.id); !d) LogWarn("remove container " + r.id + ": " + d.error().message());
   } else {

@@ -273,10 +273,38 @@ Result<std::pair<ContainerConfig, HostConfig>> MergeConfig(
   const json& ic = image_config.is_object() ? image_config : json::object();
   ContainerConfig c;
   HostConfig h;
-  if (o.network != "none" && o.network != "host")
+  std::string joined = NetworkContainer(o.network);
+  if (o.network.empty() || (StartsWith(o.network, "container:") && !ValidName(joined)) ||
+      (!StartsWith(o.network, "container:") && !ValidName(o.network)))
     return Error(Errc::kInvalidArgument,
-                 "--network " + o.network + ": shale supports only \"none\" and \"host\"");
+                 "--network \"" + o.network +
+                     "\": expected bridge, host, none, container:NAME|ID or a network's name");
   h.network_mode = o.network;
+  h.network_aliases = o.network_aliases;
+  if (!o.network_aliases.empty() && (!UsesCni(o.network) || o.network == "bridge"))
+    return Error(Errc::kInvalidArgument,
+                 "--network-alias is only supported on user networks (shale network create)");
+  for (const std::string& a : o.network_aliases)
+    if (!ValidName(a)) return Error(Errc::kInvalidArgument, "--network-alias \"" + a + "\" is not a valid name");
+  for (const std::string& p : o.publish) {
+    auto ms = TRY(network::ParsePublish(p));
+    h.port_bindings.insert(h.port_bindings.end(), ms.begin(), ms.end());
+  }
+  h.publish_all = o.publish_all;
+  if (o.publish_all) {
+    auto ms = TRY(network::ExposedToMappings(ic.value("ExposedPorts", json::object())));
+    for (const auto& m : ms) {
+      bool dup = false;
+      for (const auto& b : h.port_bindings) dup |= b.container_port == m.container_port && b.protocol == m.protocol;
+      if (!dup) h.port_bindings.push_back(m);
+    }
+  }
+  if (!h.port_bindings.empty() && !UsesCni(o.network)) {
+    if (!joined.empty() || o.network == "none")
+      return Error(Errc::kInvalidArgument, "conflicting options: port publishing and the "
+                                           "network mode " + o.network);
+    h.port_bindings.clear();  // docker: published ports are discarded with the host network
+  }
   if (!o.hostname.empty()) {
     c.hostname = o.hostname;
   } else if (o.network == "host") {
@@ -627,6 +655,14 @@ std::string RandomName() {
   return std::string(kAdjectives[a(rd)]) + "_" + kSurnames[b(rd)];
 }
 
+std::string NetworkContainer(std::string_view mode) {
+  return StartsWith(mode, "container:") ? std::string(mode.substr(10)) : "";
+}
+
+bool UsesCni(std::string_view mode) {
+  return mode != "host" && mode != "none" && !StartsWith(mode, "container:");
+}
+
 bool ValidName(std::string_view n) {
   if (n.empty() || n.size() > 128 || !isalnum(static_cast<unsigned char>(n[0]))) return false;
   for (char c : n)
@@ -685,6 +721,13 @@ json ToJson(const HostConfig& h) {
     binds.push_back(b.source + ":" + b.destination + (b.readonly ? ":ro" : ""));
   j["Binds"] = h.binds.empty() ? json(nullptr) : binds;
   j["NetworkMode"] = h.network_mode;
+  json pb = json::object();
+  for (const network::PortMapping& m : h.port_bindings)
+    pb[network::PortKey(m)].push_back(
+        {{"HostIp", m.host_ip}, {"HostPort", m.host_port ? std::to_string(m.host_port) : ""}});
+  j["PortBindings"] = pb;
+  j["PublishAllPorts"] = h.publish_all;
+  j["NetworkAliases"] = h.network_aliases.empty() ? json(nullptr) : json(h.network_aliases);
   j["ReadonlyRootfs"] = h.readonly_rootfs;
   j["Privileged"] = h.privileged;
   j["AutoRemove"] = h.auto_remove;
@@ -718,6 +761,21 @@ Result<HostConfig> HostConfigFromJson(const json& j) {
     for (const std::string& b : StringList(j.value("Binds", json())))
       h.binds.push_back(TRY(ParseVolume(b)));
     h.network_mode = j.value("NetworkMode", "none");
+    h.network_aliases = StringList(j.value("NetworkAliases", json()));
+    h.publish_all = j.value("PublishAllPorts", false);
+    if (auto it = j.find("PortBindings"); it != j.end() && it->is_object()) {
+      for (auto& [key, list] : it->items()) {
+        auto ms = TRY(network::ParsePublish(key));
+        if (ms.size() != 1 || !list.is_array()) continue;
+        for (const json& b : list) {
+          network::PortMapping m = ms[0];
+          m.host_ip = b.value("HostIp", "");
+          std::string hp = b.value("HostPort", "");
+          m.host_port = hp.empty() ? 0 : static_cast<int>(TRY(ParseInt(hp, 1, 65535, "HostPort")));
+          h.port_bindings.push_back(std::move(m));
+        }
+      }
+    }
     h.readonly_rootfs = j.value("ReadonlyRootfs", false);
     h.privileged = j.value("Privileged", false);
     h.auto_remove = j.value("AutoRemove", false);

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "network/ports.h"
 #include "oci/runtime_spec.h"
 #include "util/dir.h"
 #include "util/error.h"
@@ -33,7 +34,11 @@ struct CreateOptions {
   std::vector<std::string> volumes;            // -v SRC:DST[:ro]
   bool read_only = false, interactive = false, tty = false, privileged = false;
   bool init = false, auto_remove = false, no_pivot = false;
-  std::string network = "none";                // none | host
+  // bridge (docker's default) | host | none | container:NAME|ID | a user network's name
+  std::string network = "bridge";
+  std::vector<std::string> network_aliases;    // --network-alias (user networks)
+  std::vector<std::string> publish;            // -p specs, as typed
+  bool publish_all = false;                    // -P
   std::string memory;                          // "32m"
   std::string cpus;                            // "1.5"
   std::string pids_limit;  // as typed; "" = the default
@@ -62,7 +67,10 @@ struct ContainerConfig {
 struct HostConfig {
   int64_t memory = 0, nano_cpus = 0, pids_limit = 0;
   std::vector<Bind> binds;
-  std::string network_mode = "none";
+  std::string network_mode = "bridge";
+  std::vector<std::string> network_aliases;
+  std::vector<network::PortMapping> port_bindings;  // host_port 0: chosen at start
+  bool publish_all = false;
   bool readonly_rootfs = false, privileged = false, auto_remove = false, init = false;
   bool no_new_privileges = false, no_pivot = false;
   bool seccomp_unconfined = false;  // --security-opt seccomp=unconfined
@@ -93,7 +101,9 @@ std::vector<std::string> AllCapabilities();
 
 // Merges the image's config ("config" object of the image JSON: Env, Cmd, Entrypoint,
 // WorkingDir, User, StopSignal, Labels) with the flags. `id` gives the default hostname (its
-// first 12 characters). `host_hostname` is used with --network host.
+// first 12 characters). `host_hostname` is used with --network host. -p specs are parsed
+// here; -P adds the image's ExposedPorts. kInvalidArgument for a bad --network value or
+// ports with a network mode that has none of its own (container:).
 // kInvalidArgument naming the flag on bad input; "no command specified" when nothing to run.
 Result<std::pair<ContainerConfig, HostConfig>> MergeConfig(
     const nlohmann::json& image_config, const CreateOptions& opts, const std::string& id,
@@ -141,8 +151,9 @@ Result<oci::RuntimeSpec> BuildSpec(const std::string& id, const ContainerConfig&
 // cannot raise hard limits".
 Result<void> CheckUlimits(const std::vector<oci::Rlimit>& rlimits);
 
-// The hosts file Docker writes (loopback lines; "<ip> <hostname>" needs a network shale does
-// not make). With --network host, the host's /etc/hosts is copied instead (by the caller).
+// The hosts file Docker writes for --network none (loopback lines). Bridge networks rewrite
+// it with the container's address (network/network.h RenderHosts); with --network host the
+// host's /etc/hosts is copied instead (by the caller).
 std::string HostsFile(const std::string& hostname);
 // The host's resolv.conf with loopback nameservers removed (they cannot be reached from a
 // separate network namespace).
@@ -152,5 +163,9 @@ std::string FilterResolvConf(std::string_view host);
 std::string RandomName();
 // [a-zA-Z0-9][a-zA-Z0-9_.-]+, as docker.
 bool ValidName(std::string_view name);
+// "container:web" -> "web"; "" for any other network mode.
+std::string NetworkContainer(std::string_view network_mode);
+// Whether the mode attaches the container to a CNI network (bridge or a user network).
+bool UsesCni(std::string_view network_mode);
 
 }  // namespace shale::container

@@ -38,7 +38,7 @@ TEST(MergeConfig, ImageDefaultsAndFlags) {
   EXPECT_EQ(c.working_dir, "/srv");
   EXPECT_EQ(c.stop_signal, "SIGQUIT");
   EXPECT_EQ(c.env, (std::vector<std::string>{"PATH=/bin", "FOO=flag", "FROMFILE=x", "BAR=1"}));
-  EXPECT_EQ(m->second.network_mode, "none");
+  EXPECT_EQ(m->second.network_mode, "bridge");  // docker's default
 }
 
 TEST(MergeConfig, EntrypointResetsImageCmdAndNoCommandFails) {
@@ -61,8 +61,51 @@ TEST(MergeConfig, DefaultPathAndHostNetwork) {
   ASSERT_TRUE(m);
   EXPECT_EQ(m->first.env[0], kDefaultPath);
   EXPECT_EQ(m->first.hostname, "myhost");
-  o.network = "bridge";
-  EXPECT_FALSE(MergeConfig(json::object(), o, kId, "h", {}));
+  for (const char* ok : {"bridge", "none", "container:web", "my-net"}) {
+    o.network = ok;
+    auto m2 = MergeConfig(json::object(), o, kId, "h", {});
+    ASSERT_TRUE(m2) << ok;
+    EXPECT_EQ(m2->second.network_mode, ok);
+    EXPECT_EQ(m2->first.hostname, "0123456789ab");
+  }
+  for (const char* bad : {"", "container:", "bad name", "container:x y"}) {
+    o.network = bad;
+    auto m3 = MergeConfig(json::object(), o, kId, "h", {});
+    ASSERT_FALSE(m3) << bad;
+    EXPECT_NE(m3.error().message().find("--network"), std::string::npos);
+  }
+}
+
+TEST(MergeConfig, PublishedPortsAliasesAndTheirModes) {
+  CreateOptions o;
+  o.cmd = {"true"};
+  o.publish = {"127.0.0.1:8080:80", "53/udp"};
+  o.publish_all = true;
+  json image = {{"ExposedPorts", {{"80/tcp", json::object()}, {"443/tcp", json::object()}}}};
+  auto m = MergeConfig(image, o, kId, "h", {});
+  ASSERT_TRUE(m) << m.error().message();
+  // -P adds only the exposed ports -p did not already publish.
+  ASSERT_EQ(m->second.port_bindings.size(), 3u);
+  EXPECT_EQ(m->second.port_bindings[0], (network::PortMapping{"127.0.0.1", 8080, 80, "tcp"}));
+  EXPECT_EQ(m->second.port_bindings[2], (network::PortMapping{"", 0, 443, "tcp"}));
+  // The record keeps docker's PortBindings and reads them back.
+  json hc = ToJson(m->second);
+  EXPECT_EQ(hc["PortBindings"]["80/tcp"][0]["HostPort"], "8080");
+  EXPECT_EQ(hc["PortBindings"]["443/tcp"][0]["HostPort"], "");
+  auto back = HostConfigFromJson(hc);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->port_bindings.size(), 3u);
+  o.network = "host";  // docker drops published ports with the host network
+  EXPECT_TRUE(MergeConfig(image, o, kId, "h", {})->second.port_bindings.empty());
+  o.network = "container:web";
+  EXPECT_FALSE(MergeConfig(image, o, kId, "h", {}));
+  o.publish = {};
+  o.publish_all = false;
+  o.network_aliases = {"db"};
+  EXPECT_FALSE(MergeConfig(image, o, kId, "h", {}));  // aliases need a user network
+  o.network = "app";
+  EXPECT_EQ(MergeConfig(image, o, kId, "h", {})->second.network_aliases,
+            std::vector<std::string>{"db"});
 }
 
 TEST(MergeConfig, Resources) {

@@ -12,13 +12,10 @@
 
 namespace shale::image {
 
-Result<Image> StoreImpl::Commit(const Image& base, const std::string& upper_layer_id,
-                                const CommitOptions& opts) {
-  std::vector<std::string> tags;
-  if (!opts.tag.empty()) tags.push_back(TRY(NormalizeTag(opts.tag)));
-  Txn txn = TRY(Txn::Begin(*this));
+Result<Digest> StoreImpl::CommitUpper(Txn& txn, const Image& base,
+                                      const std::string& upper_layer_id,
+                                      std::optional<int64_t> clamp_mtime) {
   Dir upper = TRY(driver_->OpenDiffDir(upper_layer_id));
-
   std::string tar_path = txn.dir() + "/commit.tar";
   int fd = ::open(tar_path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return Error::FromErrno(errno, "open " + tar_path);
@@ -32,7 +29,7 @@ Result<Image> StoreImpl::Commit(const Image& base, const std::string& upper_laye
   TRY(driver_->Create(u.cache_id, base.top_layer_id, graph::LayerKind::kImage));
   Dir diff = TRY(driver_->OpenDiffDir(u.cache_id));
   layer::WriteOptions wo;
-  wo.clamp_mtime = opts.clamp_mtime;
+  wo.clamp_mtime = clamp_mtime;
   layer::WriteResult wr =
       TRY(layer::WriteDiffAndCopy(upper, tar.get(), diff, wo).Wrap("pack upper dir"));
   tar.reset();
@@ -57,35 +54,86 @@ Result<Image> StoreImpl::Commit(const Image& base, const std::string& upper_laye
     u.blob_tmp = tar_path;
     TRY(Register(txn, u, chain, parent_chain, MediaTypeFor(layer::Compression::kNone)));
   }
+  return wr.diff_id;
+}
 
+namespace {
+
+// The base's config with the parts every child image rewrites: created, os/architecture
+// defaults, rootfs (base's diffIDs plus `added`) and one more history entry.
+nlohmann::json ChildConfig(const Image& base, const std::optional<Digest>& added,
+                           nlohmann::json history_entry) {
   std::string now = FormatRfc3339Nano(NowUnixNanos());
   nlohmann::json cfg = base.config.is_object() ? base.config : nlohmann::json::object();
-  cfg["config"] = opts.container_config.is_null() ? cfg.value("config", nlohmann::json::object())
-                                                  : opts.container_config;
-  cfg["container"] = opts.container_id;
   cfg["created"] = now;
-  if (!opts.author.empty()) cfg["author"] = opts.author;
-  else cfg.erase("author");
-  if (!opts.message.empty()) cfg["comment"] = opts.message;
-  else cfg.erase("comment");
   if (!cfg.contains("architecture")) cfg["architecture"] = "amd64";
   if (!cfg.contains("os")) cfg["os"] = "linux";
   nlohmann::json diff_ids = nlohmann::json::array();
   for (const auto& d : base.diff_ids) diff_ids.push_back(d.str());
-  diff_ids.push_back(wr.diff_id.str());
+  if (added) diff_ids.push_back(added->str());
   cfg["rootfs"] = {{"type", "layers"}, {"diff_ids", diff_ids}};
+  history_entry["created"] = now;
+  if (!added) history_entry["empty_layer"] = true;
+  if (!cfg.contains("history") || !cfg["history"].is_array())
+    cfg["history"] = nlohmann::json::array();
+  cfg["history"].push_back(std::move(history_entry));
+  return cfg;
+}
+
+}  // namespace
+
+Result<Image> StoreImpl::CommitBuildStep(const Image& base, const std::string& upper_layer_id,
+                                         const BuildStepOptions& opts) {
+  Txn txn = TRY(Txn::Begin(*this));
+  std::optional<Digest> added;
+  if (!upper_layer_id.empty()) {
+    Dir upper = TRY(driver_->OpenDiffDir(upper_layer_id));
+    // Docker adds no layer for an empty diff (layer.IsEmpty): an unchanged WORKDIR, a RUN
+    // that wrote nothing.
+    if (!TRY(ListDirAt(upper.fd(), upper.path())).empty())
+      added = TRY(CommitUpper(txn, base, upper_layer_id, std::nullopt));
+  }
+  nlohmann::json cfg = ChildConfig(base, added, {{"created_by", opts.created_by}});
+  if (opts.base_only) {
+    cfg.erase("created");
+    cfg["history"] = nlohmann::json::array();
+  }
+  cfg["config"] = opts.config;
+  if (!opts.author.empty()) cfg["author"] = opts.author;
+  cfg.erase("comment");
+  cfg.erase("container");
+  Digest id = TRY(RegisterImage(txn, cfg.dump(), {}));
+  txn.Commit();
+  return Get(id);
+}
+
+Result<Image> StoreImpl::Commit(const Image& base, const std::string& upper_layer_id,
+                                const CommitOptions& opts) {
+  std::vector<std::string> tags;
+  if (!opts.tag.empty()) tags.push_back(TRY(NormalizeTag(opts.tag)));
+  Txn txn = TRY(Txn::Begin(*this));
+  Digest diff_id = TRY(CommitUpper(txn, base, upper_layer_id, opts.clamp_mtime));
+
   // Docker records the container's command as CREATED BY.
+  nlohmann::json container_config =
+      opts.container_config.is_null() ? base.config.value("config", nlohmann::json::object())
+                                      : opts.container_config;
   std::vector<std::string> cmd;
-  const auto& cc = cfg["config"];
   for (const char* k : {"Entrypoint", "Cmd"})
-    if (cc.is_object() && cc.contains(k) && cc[k].is_array())
-      for (const auto& a : cc[k])
+    if (container_config.is_object() && container_config.contains(k) &&
+        container_config[k].is_array())
+      for (const auto& a : container_config[k])
         if (a.is_string()) cmd.push_back(a.get<std::string>());
-  nlohmann::json h = {{"created", now}, {"created_by", Join(cmd, " ")}};
+  nlohmann::json h = {{"created_by", Join(cmd, " ")}};
   if (!opts.message.empty()) h["comment"] = opts.message;
   if (!opts.author.empty()) h["author"] = opts.author;
-  if (!cfg.contains("history") || !cfg["history"].is_array()) cfg["history"] = nlohmann::json::array();
-  cfg["history"].push_back(h);
+  nlohmann::json cfg = ChildConfig(base, diff_id, std::move(h));
+  cfg["config"] = std::move(container_config);
+  cfg["container"] = opts.container_id;
+  if (!opts.author.empty()) cfg["author"] = opts.author;
+  else cfg.erase("author");
+  if (!opts.message.empty()) cfg["comment"] = opts.message;
+  else cfg.erase("comment");
 
   Digest id = TRY(RegisterImage(txn, cfg.dump(), tags));
   txn.Commit();

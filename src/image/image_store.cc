@@ -153,7 +153,8 @@ Result<void> StoreImpl::Init(const std::string& root) {
   // Stale tmp/ entries are only removed when nobody else holds the lock: a live writer
   // holds it exclusively for as long as its tmp/ entries exist.
   auto names = ListDir(tmp_dir());
-  if (names && std::any_of(names->begin(), names->end(), store::IsStagingName)) {
+  auto stale = [&](const std::string& n) { return store::IsStaleStagingEntry(tmp_dir(), n); };
+  if (names && std::any_of(names->begin(), names->end(), stale)) {
     auto lock = FileLock::TryAcquire(root_ + "/shale.lock", FileLock::Mode::kExclusive);
     if (lock) Recover();
   }
@@ -206,6 +207,7 @@ void StoreImpl::Recover() {
               " alone: shale did not make it");
       continue;
     }
+    if (!store::IsStaleStagingEntry(tmp_dir(), n)) continue;  // a download to resume
     std::string dir = tmp_dir() + "/" + n;
     auto journal = ReadFile(dir + "/journal");
     bool committed = false;
@@ -285,6 +287,7 @@ Result<Image> StoreImpl::Get(const Digest& id) {
     auto rec = layers_.Get(c);
     if (!rec) return std::move(rec).error().Wrap("image " + id.Short());
     img.size += rec->size;
+    img.layer_sizes.push_back(rec->size);
     img.top_layer_id = rec->cache_id;
   }
   if (img.config.contains("created") && img.config["created"].is_string()) {
@@ -293,6 +296,10 @@ Result<Image> StoreImpl::Get(const Digest& id) {
   }
   auto repos = TRY(store::Repositories::Load(repositories_path()));
   img.repo_tags = repos.RefsFor(id);
+  if (auto info = ImageManifestInfo(id); info && info->contains("repoDigests") &&
+                                         (*info)["repoDigests"].is_array())
+    for (const auto& r : (*info)["repoDigests"])
+      if (r.is_string()) img.repo_digests.push_back(r.get<std::string>());  // pull.cc / push.cc
   return img;
 }
 
@@ -528,9 +535,7 @@ Result<nlohmann::json> StoreImpl::InspectJson(const Image& img) {
   nlohmann::json j;
   j["Id"] = img.id.str();
   j["RepoTags"] = img.repo_tags;
-  j["RepoDigests"] = nlohmann::json::array();
-  if (auto info = ImageManifestInfo(img.id); info && info->contains("repoDigests"))
-    j["RepoDigests"] = (*info)["repoDigests"];  // pull.cc / push.cc
+  j["RepoDigests"] = img.repo_digests;
   j["Parent"] = c.value("parent", "");
   j["Comment"] = c.value("comment", "");
   j["Created"] = c.value("created", "");

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "graphdriver/graph_driver.h"
+#include "layer/layer.h"
 #include "registry/client.h"
 #include "util/digest.h"
 #include "util/error.h"
@@ -28,8 +29,10 @@ struct Image {
   Digest id;                       // sha256 of the config JSON
   nlohmann::json config;           // the image config (docker/OCI shape)
   std::vector<std::string> repo_tags;  // "busybox:latest"
+  std::vector<std::string> repo_digests;  // "127.0.0.1:5000/a/b@sha256:…" (pulled or pushed)
   std::vector<Digest> diff_ids;    // bottom first
   std::vector<Digest> chain_ids;   // bottom first
+  std::vector<int64_t> layer_sizes;  // each layer's content size, as chain_ids
   std::string top_layer_id;        // graph driver id of the top layer ("" for no layers)
   int64_t created_unix = 0;
   int64_t size = 0;                // sum of the layers' content sizes
@@ -44,6 +47,16 @@ struct CommitOptions {
   std::string container_id;
   std::optional<int64_t> clamp_mtime;  // --reproducible / SOURCE_DATE_EPOCH
   std::string tag;                 // REPO[:TAG], may be empty
+};
+
+// One step of docker build (image/commit.cc).
+struct BuildStepOptions {
+  nlohmann::json config;       // the new image's "config" (Env, Cmd, WorkingDir, ...)
+  std::string created_by;      // its history line, as docker writes it
+  std::string author;          // MAINTAINER; "" keeps the base's
+  // The start of a scratch stage: no history entry and no "created", so that the same
+  // config always gives the same id.
+  bool base_only = false;
 };
 
 // import: one layer from a tarball (plain or compressed), a directory or stdin ("-").
@@ -69,7 +82,8 @@ using TransferProgress = std::function<void(const std::string& id, const std::st
 struct PullOptions {
   std::string platform;             // "os/arch[/variant]"; "" = the host's
   registry::ClientOptions client;
-  TransferProgress progress;
+  TransferProgress progress;        // called from download threads too, one call at a time
+  int max_downloads = 3;            // layers downloaded at once (docker's default)
 };
 
 struct PullResult {
@@ -78,6 +92,7 @@ struct PullResult {
   std::string repo_digest;          // "host/repo@sha256:..." (docker's Digest: line)
   int layers_fetched = 0;
   int layers_present = 0;
+  int layers_resumed = 0;           // downloads that went on from what a killed pull left
   bool up_to_date = false;          // image and tag were already there
   registry::ClientStats stats;
 };
@@ -85,6 +100,9 @@ struct PullResult {
 struct PushOptions {
   registry::ClientOptions client;
   TransferProgress progress;
+  // Unset: each layer goes as the blob kept from pull/load, else gzip. Set (podman's
+  // --compression-format): every layer goes in that compression, made once and remembered.
+  std::optional<layer::Compression> compression;
 };
 
 struct PushResult {
@@ -111,6 +129,9 @@ struct HistoryEntry {
 // --change do. kInvalidArgument naming the change otherwise.
 Result<void> ApplyChanges(nlohmann::json& config, const std::vector<std::string>& changes);
 
+// Normalises "busybox" -> "busybox:latest" (Docker's familiar form). kInvalidArgument.
+Result<std::string> NormalizeTag(std::string_view ref);
+
 class ImageStore {
  public:
   // Opens (creating the layout under `root` if needed). Takes no lock.
@@ -134,6 +155,14 @@ class ImageStore {
   // layer) on top of `base`. Packs only the upper dir. Returns the new image.
   virtual Result<Image> Commit(const Image& base, const std::string& upper_layer_id,
                                const CommitOptions& opts) = 0;
+
+  // docker build's commit of one step: a new image on `base` (a default Image = scratch)
+  // with opts.config and one history entry, plus a layer from the container layer
+  // `upper_layer_id`, packed as Commit does. No layer when `upper_layer_id` is "" or its
+  // upper dir is empty: the entry is then empty_layer, as docker does for an empty diff.
+  // REQUIRES Lock(kExclusive).
+  virtual Result<Image> CommitBuildStep(const Image& base, const std::string& upper_layer_id,
+                                        const BuildStepOptions& opts) = 0;
 
   // Records that container `ctr_id` uses `img` through driver layers init_id/mount_id
   // (layerdb/mounts/<ctr_id>/{init-id,mount-id,parent,image}); such images and their layers

@@ -1,9 +1,9 @@
 // docker pull: reference -> manifest (index -> platform) -> config -> layers.
 //
 // Each missing layer is downloaded into tmp/ingest-<digest hex> (kept if the pull fails, so
-// a retry resumes with Range) while the same bytes go through a pipe into UnpackStream,
-// which hashes, inflates and extracts them in one pass into a new driver layer of the
-// transaction. The registry client checks the blob's digest as it streams and Apply
+// a later pull resumes with Range), several at once, while UnpackStream follows the file of
+// the next layer in order and hashes, inflates and extracts it in one pass into a new
+// driver layer of the transaction. The registry client checks the blob's digest as it streams and Apply
 // checks the compressed digest and the diffID; only then is the layer registered (the
 // ingest file becomes the kept blob). Image, tag and manifest are written last, and the
 // transaction journal undoes everything if the process dies before Txn::Commit.
@@ -11,12 +11,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <mutex>
 #include <thread>
 
+#include "image/ingest.h"
 #include "image/store_impl.h"
 #include "oci/image_spec.h"
 #include "oci/reference.h"
 #include "registry/resolve.h"
+#include "util/log.h"
 #include "util/fs.h"
 #include "util/strings.h"
 
@@ -30,10 +34,27 @@ std::string ShortOf(const Digest& d) { return d.Short(); }
 }  // namespace
 
 Result<PullResult> StoreImpl::Pull(std::string_view ref_text, const PullOptions& opts) {
+  std::vector<std::string> resumed;
+  auto r = PullOnce(ref_text, opts, &resumed);
+  // Bytes a killed pull left can be bad (a crash before the page cache reached the disk):
+  // then the layer does not verify, and the pull starts over with those files emptied.
+  if (!r && r.error().code() == Errc::kCorrupt && !resumed.empty()) {
+    LogWarn(r.error().message() + " (resumed from what an interrupted pull left); "
+            "downloading it afresh");
+    for (const auto& p : resumed) (void)::unlink(p.c_str());
+    return PullOnce(ref_text, opts, nullptr);
+  }
+  return r;
+}
+
+Result<PullResult> StoreImpl::PullOnce(std::string_view ref_text, const PullOptions& opts,
+                                       std::vector<std::string>* resumed) {
   oci::Reference ref = TRY(oci::ParseReference(ref_text));
   oci::Platform want = opts.platform.empty() ? registry::HostPlatform()
                                              : TRY(registry::ParsePlatform(opts.platform));
+  std::mutex progress_mu;  // download threads report too
   auto progress = [&](const Digest& d, const std::string& status, int64_t done, int64_t total) {
+    std::lock_guard<std::mutex> l(progress_mu);
     if (opts.progress) opts.progress(ShortOf(d), status, done, total);
   };
   auto client = TRY(registry::Client::Connect(ref.domain, opts.client));
@@ -93,80 +114,98 @@ Result<PullResult> StoreImpl::Pull(std::string_view ref_text, const PullOptions&
                                      std::to_string(man.layers.size()) + " layers but its config " +
                                      std::to_string(diff_ids.size()) + " diff_ids");
 
+  // Which layers the store lacks: each is downloaded into its ingest file by one of a few
+  // download threads (docker's max-concurrent-downloads), and extracted here, in order (a
+  // layer is created over its parent), following its file as it grows (image/ingest.h).
+  std::vector<Digest> chains(man.layers.size()), parents(man.layers.size());
+  std::vector<std::unique_ptr<IngestFile>> files(man.layers.size());
+  std::vector<size_t> missing;
+  for (size_t k = 0; k < man.layers.size(); ++k) {
+    parents[k] = k == 0 ? Digest() : chains[k - 1];
+    chains[k] = k == 0 ? diff_ids[0] : ChainId(chains[k - 1], diff_ids[k]);
+    if (layers_.Get(chains[k])) {
+      ++result.layers_present;
+      progress(man.layers[k].digest, "Already exists", 0, 0);
+      continue;
+    }
+    const oci::Descriptor& l = man.layers[k];
+    files[k] = TRY(IngestFile::Open(tmp_dir() + "/ingest-" + l.digest.hex(), l.size));
+    if (files[k]->resumed_from() > 0) {
+      ++result.layers_resumed;
+      if (resumed) resumed->push_back(files[k]->path());
+    }
+    missing.push_back(k);
+    progress(l.digest, "Pulling fs layer", 0, l.size);
+  }
+
+  std::vector<std::unique_ptr<registry::Client>> clients;
+  size_t workers = std::min<size_t>(missing.size(), static_cast<size_t>(std::max(1, opts.max_downloads)));
+  for (size_t w = 0; w < workers; ++w) clients.push_back(TRY(client->Clone()));
+  std::atomic<size_t> next{0};
+  auto download = [&](registry::Client& c, size_t k) -> Result<void> {
+    const oci::Descriptor& l = man.layers[k];
+    IngestFile& f = *files[k];
+    // Bytes an earlier pull left are hashed here and re-read by the extractor.
+    Sha256 prefix;
+    int64_t have = f.resumed_from();
+    std::string buf(1 << 20, '\0');
+    for (int64_t off = 0; off < have;) {
+      ssize_t n = ::pread(f.fd(), buf.data(),
+                          static_cast<size_t>(std::min<int64_t>(buf.size(), have - off)), off);
+      if (n <= 0) return Error::FromErrno(n < 0 ? errno : EIO, "read " + f.path());
+      prefix.Update(buf.data(), static_cast<size_t>(n));
+      off += n;
+    }
+    registry::Sink sink = [&](std::string_view d) { return f.Append(d); };
+    auto on_progress = [&](int64_t done) { progress(l.digest, "Downloading", done, l.size); };
+    TRY(c.GetBlob(repo, l.digest, l.size, sink, on_progress, have, &prefix));
+    progress(l.digest, "Download complete", l.size, l.size);
+    return Ok();
+  };
+  // The download threads, each with its own connection (declared after all they use, so
+  // that they are cancelled and joined before any of it goes, on every way out).
+  struct Downloads {
+    std::vector<std::unique_ptr<IngestFile>>* files;
+    std::vector<std::thread> threads;
+    ~Downloads() {
+      for (auto& f : *files)
+        if (f) f->Cancel();
+      for (auto& t : threads) t.join();
+    }
+  } downloads{&files, {}};
+  for (size_t w = 0; w < workers; ++w)
+    downloads.threads.emplace_back([&, c = clients[w].get()] {
+      for (size_t i; (i = next.fetch_add(1)) < missing.size();) {
+        IngestFile& f = *files[missing[i]];
+        f.Finish(f.cancelled() ? Error(Errc::kCancelled, "pull cancelled") : download(*c, missing[i]));
+      }
+    });
+
   Txn txn = TRY(Txn::Begin(*this));
-  Digest chain, parent;
   std::string parent_cache;
   for (size_t k = 0; k < man.layers.size(); ++k) {
     const oci::Descriptor& l = man.layers[k];
-    parent = chain;
-    chain = k == 0 ? diff_ids[0] : ChainId(chain, diff_ids[k]);
-    if (auto rec = layers_.Get(chain); rec) {
-      parent_cache = rec->cache_id;
-      ++result.layers_present;
-      progress(l.digest, "Already exists", 0, 0);
+    if (!files[k]) {
+      parent_cache = TRY(layers_.Get(chains[k])).cache_id;
       continue;
     }
-    progress(l.digest, "Pulling fs layer", 0, l.size);
-    // The ingest file: resume from what an earlier attempt left.
-    std::string ingest = tmp_dir() + "/ingest-" + l.digest.hex();
-    int ifd = ::open(ingest.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (ifd < 0) return Error::FromErrno(errno, "open " + ingest);
-    UniqueFd in_file(ifd);
-    struct stat st;
-    if (::fstat(ifd, &st) != 0) return Error::FromErrno(errno, "fstat " + ingest);
-    int64_t have = st.st_size;
-    if (have > l.size) {
-      if (::ftruncate(ifd, 0) != 0) return Error::FromErrno(errno, "truncate " + ingest);
-      have = 0;
-    }
-    if (::lseek(ifd, have, SEEK_SET) < 0) return Error::FromErrno(errno, "lseek " + ingest);
-
-    int p[2];
-    if (::pipe2(p, O_CLOEXEC) != 0) return Error::FromErrno(errno, "pipe");
-    UniqueFd rd(p[0]), wr(p[1]);
-    Result<void> dres;
-    std::thread downloader([&] {
-      dres = [&]() -> Result<void> {
-        Sha256 prefix;
-        // Bytes kept from an earlier attempt go to the extractor first.
-        std::string buf(1 << 20, '\0');
-        for (int64_t off = 0; off < have;) {
-          ssize_t n = ::pread(ifd, buf.data(),
-                              static_cast<size_t>(std::min<int64_t>(buf.size(), have - off)), off);
-          if (n <= 0) return Error::FromErrno(n < 0 ? errno : EIO, "read " + ingest);
-          prefix.Update(buf.data(), static_cast<size_t>(n));
-          TRY(WriteAll(wr.get(), std::string_view(buf.data(), static_cast<size_t>(n)), "pipe"));
-          off += n;
-        }
-        registry::Sink sink = [&](std::string_view d) -> Result<void> {
-          TRY(WriteAll(ifd, d, ingest));
-          return WriteAll(wr.get(), d, "pipe to the extractor");
-        };
-        auto on_progress = [&](int64_t done) { progress(l.digest, "Downloading", done, l.size); };
-        return client->GetBlob(repo, l.digest, l.size, sink, on_progress, have, &prefix);
-      }();
-      wr.reset();  // end of stream for the extractor
-    });
-    layer::ReadFn read = [fd = rd.get()](char* b, size_t n) -> Result<size_t> {
-      for (;;) {
-        ssize_t r = ::read(fd, b, n);
-        if (r >= 0) return static_cast<size_t>(r);
-        if (errno != EINTR) return Error::FromErrno(errno, "read layer stream");
-      }
+    IngestFile& f = *files[k];
+    int64_t offset = 0;
+    layer::ReadFn read = [&](char* b, size_t n) -> Result<size_t> {
+      size_t got = TRY(f.ReadAt(offset, b, n));
+      offset += static_cast<int64_t>(got);
+      return got;
     };
     auto unpacked = UnpackStream(txn, parent_cache, read, false, "", l.size);
-    if (!unpacked) {  // drain so the downloader can finish
-      char b[65536];
-      while (::read(rd.get(), b, sizeof b) > 0) {}
-    }
-    downloader.join();
-    if (!dres) {
-      if (dres.error().code() == Errc::kCorrupt) (void)::unlink(ingest.c_str());
+    if (!unpacked) f.Cancel();
+    // The download's own error says more than the extractor's "stream ended" would.
+    if (auto dres = f.Wait(); !dres && dres.error().code() != Errc::kCancelled) {
+      if (dres.error().code() == Errc::kCorrupt) (void)::unlink(f.path().c_str());
       return std::move(dres).error().Wrap("pull " + ref.FamiliarString());
     }
     Unpacked u = TRY(std::move(unpacked).Wrap("layer " + l.digest.str()));
     if (u.res.digest != l.digest) {
-      (void)::unlink(ingest.c_str());
+      (void)::unlink(f.path().c_str());
       return Error(Errc::kCorrupt, "layer " + l.digest.str() + ": content has digest " +
                                        u.res.digest.str() + "; refusing it");
     }
@@ -175,11 +214,10 @@ Result<PullResult> StoreImpl::Pull(std::string_view ref_text, const PullOptions&
                                        u.res.diff_id.str() + ", the config says " +
                                        diff_ids[k].str());
     progress(l.digest, "Extracting", l.size, l.size);
-    if (::fdatasync(ifd) != 0) return Error::FromErrno(errno, "fsync " + ingest);
-    in_file.reset();
-    u.blob_tmp = ingest;
-    TRY(Register(txn, u, chain, parent, l.media_type));
-    if (PathExists(ingest)) (void)::unlink(ingest.c_str());  // a plain tar kept as tar-split
+    if (::fdatasync(f.fd()) != 0) return Error::FromErrno(errno, "fsync " + f.path());
+    u.blob_tmp = f.path();
+    TRY(Register(txn, u, chains[k], parents[k], l.media_type));
+    if (PathExists(f.path())) (void)::unlink(f.path().c_str());  // a plain tar kept as tar-split
     TRY(AddLayerSource(diff_ids[k], l.digest, l.media_type, ref.FullName()));
     parent_cache = u.cache_id;
     ++result.layers_fetched;
@@ -204,10 +242,12 @@ Result<PullResult> StoreImpl::Pull(std::string_view ref_text, const PullOptions&
     tag_was_there = repos.Lookup(result.tag) == man.config.digest;
   }
   result.image_id = TRY(RegisterImage(txn, config, tags));
-  TRY(SetImageManifest(result.image_id, m.digest, m.media_type, result.repo_digest));
+  TRY(SetImageManifest(result.image_id, m.digest, m.media_type, result.repo_digest,
+                       top.digest != m.digest ? top.digest : Digest()));
   txn.Commit();
   result.up_to_date = have_image && result.layers_fetched == 0 && (tags.empty() || tag_was_there);
   result.stats = client->stats();
+  for (const auto& c : clients) result.stats += c->stats();
   return result;
 }
 

@@ -108,7 +108,9 @@ TEST_F(PullTest, PartialIngestIsResumedWithRange) {
   EXPECT_EQ(img->id, id_);
 }
 
-TEST_F(PullTest, CorruptPartialIngestIsRefusedAndCollected) {
+// What a killed pull left can be bad: the layer then fails to verify, and the pull starts
+// over from an emptied ingest file instead of failing (or failing forever after).
+TEST_F(PullTest, CorruptPartialIngestIsDiscardedAndThePullStartsOver) {
   auto lock = b_->Lock(FileLock::Mode::kExclusive);
   ASSERT_TRUE(lock);
   std::string bad = blob_.substr(0, blob_.size() / 2);
@@ -117,16 +119,36 @@ TEST_F(PullTest, CorruptPartialIngestIsRefusedAndCollected) {
   PullOptions po;
   po.client = Opts();
   auto r = b_->Pull(ref_, po);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->image_id, id_);
+  EXPECT_EQ(r->layers_resumed, 0);  // the second attempt downloaded it whole
+  EXPECT_FALSE(PathExists(Ingest()));
+  auto list = b_->List();
+  ASSERT_TRUE(list);
+  EXPECT_EQ(list->size(), 1u);
+}
+
+// A corrupt blob in the registry, with nothing resumed: refused naming it, store unchanged.
+TEST_F(PullTest, CorruptBlobInTheRegistryIsRefusedNamingItsDigest) {
+  auto lock = b_->Lock(FileLock::Mode::kExclusive);
+  ASSERT_TRUE(lock);
+  // docker-registry's filesystem layout: blobs/sha256/<2>/<hex>/data.
+  std::string data = reg_.dir() + "/data/docker/registry/v2/blobs/sha256/" +
+                     layer_.hex().substr(0, 2) + "/" + layer_.hex() + "/data";
+  ASSERT_TRUE(PathExists(data)) << data;
+  std::string bad = blob_;
+  bad[bad.size() / 3] ^= 0x55;
+  ASSERT_TRUE(WriteFileAtomic(data, bad, 0644));
+  PullOptions po;
+  po.client = Opts();
+  auto r = b_->Pull(ref_, po);
   ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), Errc::kCorrupt);
   EXPECT_NE(r.error().message().find(layer_.str()), std::string::npos) << r.error().message();
   EXPECT_FALSE(PathExists(Ingest()));
   auto list = b_->List();
   ASSERT_TRUE(list);
   EXPECT_TRUE(list->empty());
-  // Starts over cleanly.
-  r = b_->Pull(ref_, po);
-  ASSERT_TRUE(r) << r.error().message();
-  EXPECT_EQ(r->image_id, id_);
 }
 
 TEST_F(PullTest, PresentImageIsOneManifestRequestAndNoBlob) {

@@ -2,12 +2,15 @@
 //
 // For each layer the blob pushed is, in order of preference: the blob kept from load or
 // pull (so a pulled image goes back with every digest unchanged), a compressed blob an
-// earlier push made (v2metadata-by-diffid), or a new gzip of the layer's tar (rebuilt from
-// its tar-split and diff/) kept in blobs/ and remembered, so it is compressed only once.
+// earlier push made (v2metadata-by-diffid), or a new gzip (zstd with --compression-format
+// zstd) of the layer's tar (rebuilt from its tar-split and diff/) kept in blobs/ and
+// remembered, so it is compressed only once. With a compression asked for, only blobs in it
+// are candidates.
 // Each blob: HEAD (skip if the registry has it), else mount from another repository of the
 // same registry known to hold it, else upload. Then the config, then the manifest: the
 // pulled manifest when the image came from a registry and its blobs are the ones pushed,
-// else a Docker schema2 manifest as docker writes it.
+// else a Docker schema2 manifest as docker writes it (an OCI manifest if a layer is zstd,
+// which Docker's schema has no media type for).
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -37,6 +40,13 @@ std::string DockerLayerMediaType(const std::string& mt) {
 std::string RegistryOf(const std::string& full_repo) {
   size_t slash = full_repo.find('/');
   return slash == std::string::npos ? "" : full_repo.substr(0, slash);
+}
+
+layer::Compression CompressionOf(const std::string& media_type) {
+  std::string oci = oci::OciLayerMediaType(media_type);
+  if (oci == oci::kMediaTypeOciLayerGzip) return layer::Compression::kGzip;
+  if (oci == oci::kMediaTypeOciLayerZstd) return layer::Compression::kZstd;
+  return layer::Compression::kNone;
 }
 
 struct PushBlob {
@@ -84,10 +94,11 @@ Result<nlohmann::json> StoreImpl::ImageManifestInfo(const Digest& image_id) {
 
 Result<void> StoreImpl::SetImageManifest(const Digest& image_id, const Digest& manifest,
                                          const std::string& media_type,
-                                         const std::string& repo_digest) {
+                                         const std::string& repo_digest, const Digest& index) {
   nlohmann::json j = TRY(ImageManifestInfo(image_id));
   j["manifest"] = manifest.str();
   j["mediaType"] = media_type;
+  if (!index.empty()) j["index"] = index.str();
   nlohmann::json rds = j.contains("repoDigests") && j["repoDigests"].is_array()
                            ? j["repoDigests"] : nlohmann::json::array();
   // One digest per repository, the latest (docker keeps one per repository and manifest).
@@ -110,6 +121,17 @@ Result<void> StoreImpl::ForgetDistribution(const Digest& image_id,
   if (PathExists(info_path) && ::unlink(info_path.c_str()) != 0)
     return Error::FromErrno(errno, "unlink " + info_path);
   if (auto md = Digest::Parse(info.value("manifest", "")); md) TRY(content_.Delete(*md));
+  // The index (manifest list) it was chosen from, unless another image came from it too
+  // (the same list pulled for another --platform).
+  if (auto ix = Digest::Parse(info.value("index", "")); ix) {
+    bool shared = false;
+    if (auto ids = imagedb_.List(); ids)
+      for (const auto& other : *ids)
+        if (other != image_id)
+          if (auto oi = ImageManifestInfo(other); oi && oi->value("index", "") == ix->str())
+            shared = true;
+    if (!shared) TRY(content_.Delete(*ix));
+  }
   if (removed.empty()) return Ok();
   std::set<std::string> kept_diffs, kept_blobs;
   for (const auto& r : TRY(layers_.List())) {
@@ -148,21 +170,28 @@ Result<PushResult> StoreImpl::Push(std::string_view ref_text, const PushOptions&
     store::LayerRecord rec = TRY(layers_.Get(c));
     nlohmann::json srcs = TRY(LayerSources(rec.diff_id));
     PushBlob b;
-    if (!rec.blob_digest.empty() && content_.Has(rec.blob_digest)) {
+    // A blob is usable if it is stored and, when a compression was asked for, in it.
+    auto fits = [&](const std::string& media_type) {
+      return !opts.compression || CompressionOf(media_type) == *opts.compression;
+    };
+    if (!rec.blob_digest.empty() && content_.Has(rec.blob_digest) &&
+        fits(rec.blob_media_type)) {
       b.desc.digest = rec.blob_digest;
       b.desc.media_type = rec.blob_media_type;
     } else {
       for (const auto& s : srcs) {
         auto d = Digest::Parse(s.value("Digest", ""));
-        if (d && content_.Has(*d)) {
+        std::string mt = s.value("MediaType", std::string(oci::kMediaTypeOciLayerGzip));
+        if (d && content_.Has(*d) && fits(mt)) {
           b.desc.digest = *d;
-          b.desc.media_type = s.value("MediaType", std::string(oci::kMediaTypeOciLayerGzip));
+          b.desc.media_type = mt;
           break;
         }
       }
     }
+    layer::Compression want = opts.compression.value_or(layer::Compression::kGzip);
     if (b.desc.digest.empty()) {
-      // Compress once: the layer's tar (from tar-split + diff/) through gzip into tmp/.
+      // Compress once: the layer's tar (from tar-split + diff/) through gzip or zstd into tmp/.
       // A content-store blob being written (tmp/blob-*, a prefix store recovery collects);
       // gzip writes through its fd and hashes the output itself, so it is Adopt()ed, not
       // Commit()ed (the writer's destructor then finds its temp name gone).
@@ -190,7 +219,8 @@ Result<PushResult> StoreImpl::Push(std::string_view ref_text, const PushOptions&
         wr.reset();
       });
       Digest uncompressed;
-      auto gz = layer::GzipCompress(rd.get(), ofd, &uncompressed);
+      auto gz = want == layer::Compression::kZstd ? layer::ZstdCompress(rd.get(), ofd, &uncompressed)
+                                                  : layer::GzipCompress(rd.get(), ofd, &uncompressed);
       if (!gz) {
         char buf[65536];
         while (::read(rd.get(), buf, sizeof buf) > 0) {}
@@ -204,7 +234,8 @@ Result<PushResult> StoreImpl::Push(std::string_view ref_text, const PushOptions&
                                          " (the layer's original bytes were not kept)");
       TRY(content_.Adopt(out_path, digest));
       b.desc.digest = digest;
-      b.desc.media_type = std::string(oci::kMediaTypeOciLayerGzip);
+      b.desc.media_type = std::string(want == layer::Compression::kZstd ? oci::kMediaTypeOciLayerZstd
+                                                                         : oci::kMediaTypeOciLayerGzip);
       TRY(AddLayerSource(rec.diff_id, digest, b.desc.media_type, ""));
       srcs = TRY(LayerSources(rec.diff_id));
     }
@@ -257,8 +288,13 @@ Result<PushResult> StoreImpl::Push(std::string_view ref_text, const PushOptions&
                        full_repo));
   }
   std::string cfg_path = root_ + "/image/overlay2/imagedb/content/sha256/" + img.id.hex();
-  TRY(upload(img.id, cfg_path, static_cast<int64_t>(config.size()), nlohmann::json::array(),
-             false));
+  // The config is in every repository the image was pulled from or pushed to (its
+  // RepoDigests), so it can be mounted from one of those like the layers.
+  nlohmann::json cfg_sources = nlohmann::json::array();
+  for (const auto& rd : TRY(Get(img.id)).repo_digests)
+    cfg_sources.push_back({{"Digest", img.id.str()},
+                           {"SourceRepository", rd.substr(0, rd.find('@'))}});
+  TRY(upload(img.id, cfg_path, static_cast<int64_t>(config.size()), cfg_sources, false));
 
   // The pulled manifest if it describes exactly these blobs; else Docker schema2.
   std::string man_bytes, man_type;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -67,6 +68,8 @@ class StoreImpl : public ImageStore {
   Result<std::vector<std::string>> LayerIds(const Image& img) override;
   Result<Image> Commit(const Image& base, const std::string& upper_layer_id,
                        const CommitOptions& opts) override;
+  Result<Image> CommitBuildStep(const Image& base, const std::string& upper_layer_id,
+                                const BuildStepOptions& opts) override;
   Result<void> AddContainerRef(const std::string& ctr_id, const Image& img,
                                const std::string& init_id, const std::string& mount_id) override;
   Result<void> RemoveContainerRef(const std::string& ctr_id) override;
@@ -82,6 +85,9 @@ class StoreImpl : public ImageStore {
   Result<void> UnmountImage(const Image& img) override;
   Result<std::vector<std::string>> TagsOf(const Digest& id) override;
   Result<PullResult> Pull(std::string_view ref, const PullOptions& opts) override;
+  // One attempt; `resumed` gets the ingest files it went on from.
+  Result<PullResult> PullOnce(std::string_view ref, const PullOptions& opts,
+                              std::vector<std::string>* resumed);
   Result<PushResult> Push(std::string_view ref, const PushOptions& opts) override;
 
   // --- shared by the verbs ---
@@ -99,6 +105,10 @@ class StoreImpl : public ImageStore {
   // tar blob is not kept unless it cannot be split.
   Result<store::LayerRecord> Register(Txn& txn, const Unpacked& u, const Digest& chain,
                                       const Digest& parent_chain, const std::string& media_type);
+  // Packs the container layer `upper_layer_id` into a new layer on `base` (commit.cc) and
+  // returns its diffID; an existing layer with the same chainID is reused.
+  Result<Digest> CommitUpper(Txn& txn, const Image& base, const std::string& upper_layer_id,
+                             std::optional<int64_t> clamp_mtime);
   // Writes the config into imagedb and points `tags` at it.
   Result<Digest> RegisterImage(Txn& txn, const std::string& config,
                                const std::vector<std::string>& tags);
@@ -118,7 +128,8 @@ class StoreImpl : public ImageStore {
   Result<void> ForgetDistribution(const Digest& image_id,
                                   const std::vector<store::LayerRecord>& removed);
   Result<void> SetImageManifest(const Digest& image_id, const Digest& manifest,
-                                const std::string& media_type, const std::string& repo_digest);
+                                const std::string& media_type, const std::string& repo_digest,
+                                const Digest& index = Digest());
 
   // Removes leftovers of commands that died (stale tmp/ entries). REQUIRES exclusive lock.
   void Recover();
@@ -139,8 +150,6 @@ class StoreImpl : public ImageStore {
   store::ImageDb imagedb_;
 };
 
-// Normalises "busybox" -> "busybox:latest" (Docker's familiar form). kInvalidArgument.
-Result<std::string> NormalizeTag(std::string_view ref);
 std::string RepoOfTag(const std::string& familiar);
 std::string MediaTypeFor(layer::Compression c);
 

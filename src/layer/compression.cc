@@ -293,4 +293,34 @@ Result<Digest> GzipCompress(int in_fd, int out_fd, Digest* uncompressed_digest) 
   return out_hash.Finish();
 }
 
+Result<Digest> ZstdCompress(int in_fd, int out_fd, Digest* uncompressed_digest) {
+  // Level 3 is zstd's default and podman's; two worker threads when the library has them
+  // (the output does not depend on the thread count, so equal input gives equal output).
+  std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> ctx(ZSTD_createCCtx(), ZSTD_freeCCtx);
+  if (!ctx) return Error(Errc::kInternal, "ZSTD_createCCtx failed");
+  ZSTD_CCtx_setParameter(ctx.get(), ZSTD_c_compressionLevel, 3);
+  ZSTD_CCtx_setParameter(ctx.get(), ZSTD_c_checksumFlag, 1);
+  (void)ZSTD_CCtx_setParameter(ctx.get(), ZSTD_c_nbWorkers, 2);  // refused without threads
+  std::vector<char> in(kBuf), out(ZSTD_CStreamOutSize());
+  Sha256 out_hash, in_hash;
+  for (;;) {
+    size_t n = TRY(ReadSome(in_fd, in.data(), kBuf, "layer tar"));
+    if (uncompressed_digest) in_hash.Update(in.data(), n);
+    ZSTD_EndDirective mode = n == 0 ? ZSTD_e_end : ZSTD_e_continue;
+    ZSTD_inBuffer ib{in.data(), n, 0};
+    for (;;) {
+      ZSTD_outBuffer ob{out.data(), out.size(), 0};
+      size_t left = ZSTD_compressStream2(ctx.get(), &ob, &ib, mode);
+      if (ZSTD_isError(left))
+        return Error(Errc::kInternal, std::string("zstd compression: ") + ZSTD_getErrorName(left));
+      out_hash.Update(out.data(), ob.pos);
+      TRY(internal::WriteFull(out_fd, out.data(), ob.pos, "zstd layer"));
+      if (mode == ZSTD_e_end ? left == 0 : ib.pos == ib.size) break;
+    }
+    if (n == 0) break;
+  }
+  if (uncompressed_digest) *uncompressed_digest = in_hash.Finish();
+  return out_hash.Finish();
+}
+
 }  // namespace shale::layer

@@ -116,6 +116,8 @@ Result<std::vector<Change>> Changes(const Dir& upper, const std::vector<std::str
 Result<void> Decompress(int in_fd, int out_fd);
 // Compresses in_fd to out_fd with gzip; returns sha256 of the output.
 Result<Digest> GzipCompress(int in_fd, int out_fd, Digest* uncompressed_digest = nullptr);
+// The same with zstd (level 3, with a content checksum), for push --compression-format zstd.
+Result<Digest> ZstdCompress(int in_fd, int out_fd, Digest* uncompressed_digest = nullptr);
 
 // Overlay whiteout names: ".wh.foo" <-> "foo"; ".wh..wh..opq" is the opaque marker.
 inline constexpr std::string_view kWhiteoutPrefix = ".wh.";

@@ -313,6 +313,36 @@ TEST(Compression, DecompressAndDeterministicGzip) {
   EXPECT_EQ(ReadFd(cout.get()), data + data);
 }
 
+// push --compression-format zstd: the blob is zstd(1)-readable, its digest is the sha256 of
+// what was written, and equal input gives equal output (a second push compresses to the
+// same digest).
+TEST(Compression, ZstdCompressIsReadableAndDeterministic) {
+  std::string data;
+  for (int64_t i = 0; i < 300000; i++) data += std::to_string(i * 7919 % 1000) + ",";
+  std::string first;
+  for (int round = 0; round < 2; ++round) {
+    UniqueFd in = MemFd(data);
+    UniqueFd out(memfd_create("zst", MFD_CLOEXEC));
+    Digest plain;
+    auto d = ZstdCompress(in.get(), out.get(), &plain);
+    ASSERT_TRUE(d) << d.error().message();
+    std::string z = ReadFd(out.get());
+    EXPECT_EQ(*d, Digest::Of(z));
+    EXPECT_EQ(plain, Digest::Of(data));
+    EXPECT_LT(z.size(), data.size() / 2);
+    if (round == 0) first = z; else EXPECT_EQ(z, first);
+  }
+  EXPECT_EQ(DetectCompression(first.substr(0, 8)), Compression::kZstd);
+  ScopedTempDir t = ScopedTempDir::Make("/tmp", "layer-zst-").value();
+  ASSERT_TRUE(WriteFileAtomic(t.path() + "/x.zst", first));
+  EXPECT_EQ(system(("zstd -q -d -c " + t.path() + "/x.zst > " + t.path() + "/x").c_str()), 0);
+  EXPECT_EQ(Slurp(t.path() + "/x"), data);
+  UniqueFd zin = MemFd(first);
+  UniqueFd zout(memfd_create("out", MFD_CLOEXEC));
+  ASSERT_TRUE(Decompress(zin.get(), zout.get()));
+  EXPECT_EQ(ReadFd(zout.get()), data);
+}
+
 // The error path of the tar writer (issue 7 item 5): a walk that fails after entries were
 // buffered (here: out of fds deep in the tree, as when the tree changes under the walk).
 // The writer used to flush the buffered block from its destructor into its freed digest

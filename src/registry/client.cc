@@ -259,6 +259,25 @@ Result<std::unique_ptr<Client>> Client::Connect(const std::string& registry,
   return c;
 }
 
+Result<std::unique_ptr<Client>> Client::Clone() const {
+  std::unique_ptr<Client> c(new Client());
+  c->registry_ = registry_;
+  c->host_ = host_;
+  c->base_ = base_;
+  c->opts_ = opts_;
+  c->creds_ = creds_;
+  c->ca_blob_ = ca_blob_;
+  c->client_cert_ = client_cert_;
+  c->client_key_ = client_key_;
+  c->basic_ = basic_;
+  c->bearer_ = bearer_;
+  c->tokens_ = tokens_;
+  c->curl_ = std::make_unique<CurlHolder>();
+  c->curl_->h = curl_easy_init();
+  if (!c->curl_->h) return Error(Errc::kInternal, "curl_easy_init failed");
+  return c;
+}
+
 Result<void> Client::Ping() {
   Request req;
   req.url = Url("/v2/");

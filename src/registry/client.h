@@ -81,6 +81,16 @@ struct ClientStats {
   int blob_uploads = 0;     // blob PUTs that completed an upload
   int blob_mounts = 0;      // cross-repository mounts the registry accepted
   int retries = 0;
+
+  ClientStats& operator+=(const ClientStats& o) {
+    requests += o.requests;
+    manifest_gets += o.manifest_gets;
+    blob_gets += o.blob_gets;
+    blob_uploads += o.blob_uploads;
+    blob_mounts += o.blob_mounts;
+    retries += o.retries;
+    return *this;
+  }
 };
 
 class Client {
@@ -89,6 +99,9 @@ class Client {
   // talked to at registry-1.docker.io).
   static Result<std::unique_ptr<Client>> Connect(const std::string& registry,
                                                  ClientOptions opts = {});
+  // A second client of the same registry with its own connection, for another thread: the
+  // scheme, credentials, CAs and tokens are shared as they are now, nothing is re-pinged.
+  Result<std::unique_ptr<Client>> Clone() const;
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;

@@ -708,7 +708,9 @@ Result<InitConfig> PlanInit(const oci::RuntimeSpec& spec, const RunOptions& opts
   c.sync_hooks = !spec.hooks.prestart.empty() || !spec.hooks.create_runtime.empty() ||
                  !spec.hooks.create_container.empty() || !spec.hooks.start_container.empty();
   bool new_user = false;
+  bool own_net = false;  // a network namespace not the host's: made here or joined by path
   for (const oci::Namespace& n : spec.linux.namespaces) {
+    if (n.type == "network") own_net = true;
     if (n.type == "user") c.in_user_ns = true;
     if (n.type == "user" && n.path.empty()) new_user = true;
     if (!n.path.empty()) continue;
@@ -732,7 +734,7 @@ Result<InitConfig> PlanInit(const oci::RuntimeSpec& spec, const RunOptions& opts
       pm.type = "cgroup2";
       pm.source = "cgroup";
     }
-    if (m.type == "sysfs" && !c.new_net) {
+    if (m.type == "sysfs" && !own_net) {
       // sysfs shows the mounting process's network namespace: with the host network, bind
       // the host's /sys read-only instead.
       pm.type.clear();

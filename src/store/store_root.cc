@@ -5,6 +5,7 @@
 
 #include <climits>
 #include <cstdlib>
+#include <ctime>
 #include <nlohmann/json.hpp>
 #include <algorithm>
 #include <set>
@@ -67,6 +68,15 @@ bool IsStagingName(std::string_view name) {
   for (std::string_view p : kStagingPrefixes)
     if (name.size() > p.size() && name.substr(0, p.size()) == p) return true;
   return false;
+}
+
+bool IsStaleStagingEntry(const std::string& dir, std::string_view name) {
+  if (!IsStagingName(name)) return false;
+  if (name.substr(0, kIngestPrefix.size()) != kIngestPrefix) return true;
+  struct stat st;
+  if (::lstat((dir + "/" + std::string(name)).c_str(), &st) != 0) return false;  // gone
+  if (!S_ISREG(st.st_mode)) return true;
+  return ::time(nullptr) - st.st_mtime > kIngestKeepSeconds;
 }
 
 Result<void> PrepareRoot(const std::string& root) {

@@ -7,6 +7,7 @@
 // only names with a staging prefix that shale itself creates (IsStagingName).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -41,8 +42,16 @@ inline constexpr std::string_view kStagingPrefixes[] = {
     "mount-",   // store::LayerStore: a container's mount record being written
     "blob-",    // store::ContentStore: a blob being written
     "spool-",   // cli: stdin spooled before the lock is taken (normally unlinked at once)
-    "ingest-",  // registry pull: blobs being downloaded
+    "ingest-",  // registry pull: blobs being downloaded (kept for a resume, see below)
 };
 bool IsStagingName(std::string_view name);
+
+// An ingest- file of a pull that died is where the next pull of that blob resumes (with
+// Range), so recovery leaves it for a day after its last write, and removes it after.
+inline constexpr std::string_view kIngestPrefix = "ingest-";
+inline constexpr int64_t kIngestKeepSeconds = 24 * 3600;
+// True for a staging entry that recovery should remove now: every staging name except an
+// ingest- file written to within kIngestKeepSeconds (`dir` is the staging dir).
+bool IsStaleStagingEntry(const std::string& dir, std::string_view name);
 
 }  // namespace shale::store

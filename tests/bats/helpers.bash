@@ -52,10 +52,53 @@ docker_archive() {
   echo "sha256:$cfg"
 }
 
+# A private dockerd for the docker suites: its own socket and data root under
+# $BATS_FILE_TMPDIR, no bridge and no iptables (as this machine allows); the host's docker,
+# if any, is untouched. Call from setup_file; private_dockerd_stop from teardown_file.
+private_dockerd_start() {
+  command -v dockerd >/dev/null || return 0
+  export DK_DIR="$BATS_FILE_TMPDIR/docker"
+  export DOCKER_HOST="unix://$DK_DIR/docker.sock"
+  mkdir -p "$DK_DIR"
+  dockerd --bridge=none --iptables=false --ip-masq=false --data-root "$DK_DIR/data" \
+    --exec-root "$DK_DIR/exec" -H "$DOCKER_HOST" --pidfile "$DK_DIR/docker.pid" \
+    >"$DK_DIR/dockerd.log" 2>&1 &
+  for _ in $(seq 100); do
+    docker version >/dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  echo "dockerd did not start:" >&3
+  tail -5 "$DK_DIR/dockerd.log" >&3
+  return 1
+}
+
+private_dockerd_stop() {
+  [ -n "${DK_DIR:-}" ] || return 0
+  if [ -f "$DK_DIR/docker.pid" ]; then
+    kill "$(cat "$DK_DIR/docker.pid")" 2>/dev/null || true
+    for _ in $(seq 50); do [ -f "$DK_DIR/docker.pid" ] || break; sleep 0.2; done
+  fi
+  awk -v r="$DK_DIR" 'index($5, r) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
+    while read -r m; do umount -l "$m" 2>/dev/null || true; done
+}
+
+need_docker() {
+  command -v dockerd >/dev/null || skip "dockerd is not installed (apt-get install docker.io)"
+  docker version >/dev/null 2>&1 || skip "dockerd did not start here (see its log in \$BATS_FILE_TMPDIR)"
+}
+
 common_setup() {
   export SHALE_ROOT="$BATS_TEST_TMPDIR/root"
   export SHALE_NO_PROGRESS=1
   mkdir -p "$SHALE_ROOT"
+}
+
+# For the build suites: busybox in the store and an empty context dir in $C.
+build_setup() {
+  common_setup
+  import_busybox
+  C="$BATS_TEST_TMPDIR/ctx"
+  mkdir -p "$C"
 }
 
 # Unmounts everything below the test's store (deepest first), kills processes whose
@@ -68,6 +111,12 @@ common_teardown() {
     for id in $("$SHALE_BIN" --root "$root" ps -aq 2>/dev/null); do
       "$SHALE_BIN" --root "$root" rm -f "$id" >/dev/null 2>&1 || true
     done
+    # Containers run on the store's own default bridge (docs/network.md): remove it and any
+    # user network, so no bridge or iptables rule outlives the test.
+    if [ -d "$root/network/networks" ]; then
+      "$SHALE_BIN" --root "$root" network prune >/dev/null 2>&1 || true
+      "$SHALE_BIN" --root "$root" network rm bridge >/dev/null 2>&1 || true
+    fi
   fi
   local m
   for m in $(awk -v r="$root" 'index($5, r) == 1 { print $5 }' /proc/self/mountinfo | sort -r); do

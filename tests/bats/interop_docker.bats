@@ -5,36 +5,8 @@
 
 load helpers
 
-setup_file() {
-  command -v dockerd >/dev/null || return 0
-  export DK_DIR="$BATS_FILE_TMPDIR/docker"
-  export DOCKER_HOST="unix://$DK_DIR/docker.sock"
-  mkdir -p "$DK_DIR"
-  dockerd --bridge=none --iptables=false --ip-masq=false --data-root "$DK_DIR/data" \
-    --exec-root "$DK_DIR/exec" -H "$DOCKER_HOST" --pidfile "$DK_DIR/docker.pid" \
-    >"$DK_DIR/dockerd.log" 2>&1 &
-  for _ in $(seq 100); do
-    docker version >/dev/null 2>&1 && return 0
-    sleep 0.2
-  done
-  echo "dockerd did not start:" >&3
-  tail -5 "$DK_DIR/dockerd.log" >&3
-}
-
-teardown_file() {
-  [ -n "${DK_DIR:-}" ] || return 0
-  if [ -f "$DK_DIR/docker.pid" ]; then
-    kill "$(cat "$DK_DIR/docker.pid")" 2>/dev/null || true
-    for _ in $(seq 50); do [ -f "$DK_DIR/docker.pid" ] || break; sleep 0.2; done
-  fi
-  awk -v r="$DK_DIR" 'index($5, r) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
-    while read -r m; do umount -l "$m" 2>/dev/null || true; done
-}
-
-need_docker() {
-  command -v dockerd >/dev/null || skip "dockerd is not installed (apt-get install docker.io)"
-  docker version >/dev/null 2>&1 || skip "dockerd did not start here (see its log in \$BATS_FILE_TMPDIR)"
-}
+setup_file() { private_dockerd_start || true; }
+teardown_file() { private_dockerd_stop; }
 
 setup() { common_setup; import_busybox; }
 teardown() { common_teardown; }

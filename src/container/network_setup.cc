@@ -1,0 +1,82 @@
+// The container's side of networking: which namespace it joins, attaching it to CNI
+// networks before it starts (network/), and NetworkSettings for inspect.
+#include "container/container.h"
+
+#include "util/strings.h"
+
+namespace shale::container {
+
+using nlohmann::json;
+
+Result<void> Manager::PrepareNetwork(const Record& r, oci::RuntimeSpec& spec) {
+  auto set_path = [&spec](const std::string& path) {
+    for (oci::Namespace& n : spec.linux.namespaces)
+      if (n.type == "network") n.path = path;
+  };
+  if (std::string other = NetworkContainer(r.host.network_mode); !other.empty()) {
+    std::string oid = TRY(Resolve(other).Wrap("--network container:" + other));
+    State os = TRY(GetState(oid));
+    if (os.status != "running" && os.status != "paused")
+      return Error(Errc::kInvalidArgument, "cannot join the network namespace of container " +
+                                               other + ": it is not running");
+    set_path("/proc/" + std::to_string(os.pid) + "/ns/net");
+    // docker: a container on another's network shares its names and resolver too.
+    for (oci::Mount& m : spec.mounts)
+      if (m.destination == "/etc/hosts" || m.destination == "/etc/resolv.conf")
+        m.source = ContainerDir(oid) + m.destination.substr(4);
+    return Ok();
+  }
+  if (!UsesCni(r.host.network_mode)) return Ok();
+  network::AttachRequest req;
+  req.container_id = r.id;
+  req.container_name = r.name;
+  req.hostname = r.config.hostname;
+  req.networks = {{r.host.network_mode, r.host.network_aliases}};
+  req.ports = r.host.port_bindings;
+  req.hosts_path = ContainerDir(r.id) + "/hosts";
+  network::Attachment a = TRY(networks_.Attach(req));
+  held_ports_ = std::move(a.port_fds);
+  set_path(a.netns);
+  return Ok();
+}
+
+json Manager::NetworkSettings(const Record& r) {
+  json ns = {{"Bridge", ""},      {"SandboxID", ""},     {"HairpinMode", false},
+             {"SandboxKey", ""},  {"Ports", json::object()}, {"Gateway", ""},
+             {"IPAddress", ""},   {"IPPrefixLen", 0},    {"MacAddress", ""},
+             {"EndpointID", ""},  {"Networks", json::object()}};
+  std::optional<network::Attachment> a = networks_.Load(r.id);
+  if (!a) {
+    if (r.host.network_mode == "host" || r.host.network_mode == "none")
+      ns["Networks"][r.host.network_mode] = json::object();
+    return ns;
+  }
+  ns["SandboxKey"] = a->netns;
+  for (const network::PortMapping& m : a->ports)
+    ns["Ports"][network::PortKey(m)].push_back(
+        {{"HostIp", m.host_ip.empty() ? "0.0.0.0" : m.host_ip},
+         {"HostPort", std::to_string(m.host_port)}});
+  for (size_t i = 0; i < a->endpoints.size(); ++i) {
+    const network::Endpoint& e = a->endpoints[i];
+    std::string endpoint_id = Digest::Of(r.id + e.network_id).hex();
+    if (i == 0) {
+      ns["Gateway"] = e.gateway;
+      ns["IPAddress"] = e.ip;
+      ns["IPPrefixLen"] = e.prefix;
+      ns["MacAddress"] = e.mac;
+      ns["EndpointID"] = endpoint_id;
+    }
+    ns["Networks"][e.network] = {{"IPAMConfig", nullptr},
+                                 {"Links", nullptr},
+                                 {"Aliases", e.aliases.empty() ? json(nullptr) : json(e.aliases)},
+                                 {"NetworkID", e.network_id},
+                                 {"EndpointID", endpoint_id},
+                                 {"Gateway", e.gateway},
+                                 {"IPAddress", e.ip},
+                                 {"IPPrefixLen", e.prefix},
+                                 {"MacAddress", e.mac}};
+  }
+  return ns;
+}
+
+}  // namespace shale::container
