@@ -25,7 +25,7 @@ PACKAGES=(cmake g++ make pkg-config libarchive-dev libssl-dev libcurl4-openssl-d
 # The registry tests run Debian's docker-registry (with htpasswd users and an openssl-made
 # CA); some fixtures are written with python3's tarfile.
 if [ "$what" = test ]; then
-  PACKAGES+=(podman skopeo runc crun uidmap docker.io tmux docker-registry apache2-utils openssl
+  PACKAGES+=(podman skopeo runc crun containerd uidmap docker.io tmux docker-registry apache2-utils openssl
     curl python3)
 fi
 missing=()

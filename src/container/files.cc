@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "container/spec.h"
+#include "runtime/exe_seal.h"
 #include "util/fs.h"
 #include "util/strings.h"
 
@@ -60,10 +61,9 @@ Result<void> WriteHostFiles(const std::string& dir, const std::string& hostname,
 
 std::string FindInitBinary() {
   if (const char* e = getenv("SHALE_INIT"); e && *e) return PathExists(e) ? e : "";
-  char buf[4096];
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  if (n <= 0) return "";
-  std::string p = Dirname(std::string(buf, n)) + "/shale-init";
+  std::string self = runtime::SelfExePath();  // /proc/self/exe is a read-only copy
+  if (self.empty()) return "";
+  std::string p = Dirname(self) + "/shale-init";
   return PathExists(p) ? p : "";
 }
 

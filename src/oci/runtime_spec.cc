@@ -1,5 +1,7 @@
 #include "oci/runtime_spec.h"
 
+#include "util/log.h"
+
 namespace shale::oci {
 namespace {
 
@@ -35,9 +37,109 @@ void GetOpt(const json& j, const char* key, std::optional<T>* out) {
 // Tracks the field being decoded so an exception can name it.
 struct Cursor {
   std::string field;
+  std::vector<std::string> unsupported;  // fields present that shale does not implement
+  std::vector<std::string> unknown;      // fields the runtime spec does not define
 };
 
+bool IsEmptyValue(const json& v) {
+  if (v.is_string()) return v.get_ref<const std::string&>().empty();
+  return v.is_null() || ((v.is_object() || v.is_array()) && v.empty());
+}
+
+// The members the runtime spec (v1.2) defines, by object, where shale implements only some:
+// one of these that shale does not implement is refused; a member the spec does not define
+// at all is ignored, as config.md requires of runtimes ("MUST NOT generate an error if they
+// encounter an unknown property").
+struct SpecFields {
+  std::string_view path;
+  std::initializer_list<std::string_view> names;
+};
+const SpecFields kSpecFields[] = {
+    {"", {"solaris", "windows", "vm", "zos"}},
+    {"process", {"commandLine", "apparmorProfile", "scheduler", "ioPriority",
+                 "execCPUAffinity"}},
+    {"process.user", {"username"}},
+    {"linux", {"timeOffsets", "intelRdt", "personality", "netDevices"}},
+    {"linux.resources", {"blockIO", "hugepageLimits", "network", "rdma", "unified"}},
+    {"linux.resources.memory", {"useHierarchy", "checkBeforeUpdate"}},
+    {"linux.resources.cpu", {"burst", "idle"}},
+    {"linux.seccomp", {"listenerPath", "listenerMetadata"}},
+    {"mounts", {"uidMappings", "gidMappings"}},
+};
+
+bool InSpec(std::string_view path, std::string_view key) {
+  for (const SpecFields& f : kSpecFields)
+    if (f.path == path)
+      for (std::string_view n : f.names)
+        if (n == key) return true;
+  return false;
+}
+
+// Records every member of `j` not in `known` (and not empty) by its path: as unsupported if
+// the spec defines it, else as unknown (ignored).
+void CheckKnown(const json& j, std::string_view path, std::initializer_list<std::string_view> known,
+                Cursor* c) {
+  if (!j.is_object()) return;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    bool ok = false;
+    for (std::string_view k : known) ok |= (k == it.key());
+    if (ok || IsEmptyValue(it.value())) continue;
+    std::string name = std::string(path) + (path.empty() ? "" : ".") + it.key();
+    (InSpec(path, it.key()) ? c->unsupported : c->unknown).push_back(std::move(name));
+  }
+}
+
+void DecodeHookList(const json& h, const char* key, std::vector<Hook>* out, Cursor* c) {
+  auto it = h.find(key);
+  if (it == h.end() || it->is_null()) return;
+  c->field = std::string("hooks.") + key;
+  for (const json& hj : it->get_ref<const json::array_t&>()) {
+    CheckKnown(hj, c->field, {"path", "args", "env", "timeout"}, c);
+    Hook hook;
+    Get(hj, "path", &hook.path);
+    Get(hj, "args", &hook.args);
+    Get(hj, "env", &hook.env);
+    GetOpt(hj, "timeout", &hook.timeout);
+    out->push_back(std::move(hook));
+  }
+}
+
+void DecodeHooks(const json& h, Hooks* out, Cursor* c) {
+  CheckKnown(h, "hooks",
+             {"prestart", "createRuntime", "createContainer", "startContainer", "poststart",
+              "poststop"},
+             c);
+  DecodeHookList(h, "prestart", &out->prestart, c);
+  DecodeHookList(h, "createRuntime", &out->create_runtime, c);
+  DecodeHookList(h, "createContainer", &out->create_container, c);
+  DecodeHookList(h, "startContainer", &out->start_container, c);
+  DecodeHookList(h, "poststart", &out->poststart, c);
+  DecodeHookList(h, "poststop", &out->poststop, c);
+}
+
+void DecodeIdMappings(const json& l, const char* key, std::vector<IdMapping>* out, Cursor* c) {
+  auto it = l.find(key);
+  if (it == l.end() || it->is_null()) return;
+  c->field = std::string("linux.") + key;
+  for (const json& mj : it->get_ref<const json::array_t&>()) {
+    CheckKnown(mj, c->field, {"containerID", "hostID", "size"}, c);
+    IdMapping m;
+    Get(mj, "containerID", &m.container_id);
+    Get(mj, "hostID", &m.host_id);
+    Get(mj, "size", &m.size);
+    out->push_back(m);
+  }
+}
+
 void DecodeProcess(const json& p, Process* out, Cursor* c) {
+  CheckKnown(p, "process",
+             {"terminal", "consoleSize", "user", "args", "env", "cwd", "capabilities", "rlimits",
+              "noNewPrivileges", "oomScoreAdj", "selinuxLabel"},
+             c);
+  c->field = "process.selinuxLabel";
+  Get(p, "selinuxLabel", &out->selinux_label);
+  c->field = "process.oomScoreAdj";
+  GetOpt(p, "oomScoreAdj", &out->oom_score_adj);
   c->field = "process.terminal";
   Get(p, "terminal", &out->terminal);
   if (auto it = p.find("consoleSize"); it != p.end() && !it->is_null()) {
@@ -47,6 +149,8 @@ void DecodeProcess(const json& p, Process* out, Cursor* c) {
   }
   if (auto it = p.find("user"); it != p.end() && !it->is_null()) {
     c->field = "process.user";
+    CheckKnown(*it, "process.user", {"uid", "gid", "umask", "additionalGids"}, c);
+    GetOpt(*it, "umask", &out->user.umask);
     Get(*it, "uid", &out->user.uid);
     Get(*it, "gid", &out->user.gid);
     Get(*it, "additionalGids", &out->user.additional_gids);
@@ -59,6 +163,8 @@ void DecodeProcess(const json& p, Process* out, Cursor* c) {
   Get(p, "cwd", &out->cwd);
   if (auto it = p.find("capabilities"); it != p.end() && !it->is_null()) {
     c->field = "process.capabilities";
+    CheckKnown(*it, "process.capabilities",
+               {"bounding", "effective", "inheritable", "permitted", "ambient"}, c);
     Get(*it, "bounding", &out->capabilities.bounding);
     Get(*it, "effective", &out->capabilities.effective);
     Get(*it, "inheritable", &out->capabilities.inheritable);
@@ -69,6 +175,7 @@ void DecodeProcess(const json& p, Process* out, Cursor* c) {
     c->field = "process.rlimits";
     for (const json& r : it->get_ref<const json::array_t&>()) {
       Rlimit rl;
+      CheckKnown(r, "process.rlimits", {"type", "hard", "soft"}, c);
       Get(r, "type", &rl.type);
       Get(r, "hard", &rl.hard);
       Get(r, "soft", &rl.soft);
@@ -80,9 +187,38 @@ void DecodeProcess(const json& p, Process* out, Cursor* c) {
 }
 
 void DecodeLinux(const json& l, Linux* out, Cursor* c) {
+  CheckKnown(l, "linux",
+             {"namespaces", "uidMappings", "gidMappings", "resources", "cgroupsPath",
+              "maskedPaths", "readonlyPaths", "seccomp", "sysctl", "rootfsPropagation", "devices", "mountLabel"},
+             c);
+  c->field = "linux.mountLabel";
+  Get(l, "mountLabel", &out->mount_label);
+  if (auto it = l.find("devices"); it != l.end() && !it->is_null()) {
+    c->field = "linux.devices";
+    for (const json& dj : it->get_ref<const json::array_t&>()) {
+      CheckKnown(dj, "linux.devices", {"path", "type", "major", "minor", "fileMode", "uid", "gid"},
+                 c);
+      Device d;
+      Get(dj, "path", &d.path);
+      Get(dj, "type", &d.type);
+      Get(dj, "major", &d.major);
+      Get(dj, "minor", &d.minor);
+      GetOpt(dj, "fileMode", &d.file_mode);
+      GetOpt(dj, "uid", &d.uid);
+      GetOpt(dj, "gid", &d.gid);
+      out->devices.push_back(std::move(d));
+    }
+  }
+  DecodeIdMappings(l, "uidMappings", &out->uid_mappings, c);
+  DecodeIdMappings(l, "gidMappings", &out->gid_mappings, c);
+  c->field = "linux.sysctl";
+  Get(l, "sysctl", &out->sysctl);
+  c->field = "linux.rootfsPropagation";
+  Get(l, "rootfsPropagation", &out->rootfs_propagation);
   if (auto it = l.find("namespaces"); it != l.end() && !it->is_null()) {
     c->field = "linux.namespaces";
     for (const json& n : it->get_ref<const json::array_t&>()) {
+      CheckKnown(n, "linux.namespaces", {"type", "path"}, c);
       Namespace ns;
       Get(n, "type", &ns.type);
       Get(n, "path", &ns.path);
@@ -91,25 +227,45 @@ void DecodeLinux(const json& l, Linux* out, Cursor* c) {
   }
   if (auto it = l.find("resources"); it != l.end() && !it->is_null()) {
     const json& r = *it;
+    CheckKnown(r, "linux.resources", {"memory", "cpu", "pids", "devices"}, c);
     if (auto m = r.find("memory"); m != r.end() && !m->is_null()) {
       c->field = "linux.resources.memory";
+      CheckKnown(*m, "linux.resources.memory",
+                 {"limit", "swap", "reservation", "swappiness", "disableOOMKiller", "kernel",
+                  "kernelTCP"},
+                 c);
+      GetOpt(*m, "kernel", &out->resources.memory_kernel);
+      GetOpt(*m, "kernelTCP", &out->resources.memory_kernel_tcp);
+      GetOpt(*m, "reservation", &out->resources.memory_reservation);
+      GetOpt(*m, "swappiness", &out->resources.memory_swappiness);
+      GetOpt(*m, "disableOOMKiller", &out->resources.memory_disable_oom_killer);
       GetOpt(*m, "limit", &out->resources.memory_limit);
       GetOpt(*m, "swap", &out->resources.memory_swap);
     }
     if (auto cpu = r.find("cpu"); cpu != r.end() && !cpu->is_null()) {
       c->field = "linux.resources.cpu";
+      CheckKnown(*cpu, "linux.resources.cpu",
+                 {"quota", "period", "shares", "cpus", "mems", "realtimeRuntime", "realtimePeriod"},
+                 c);
+      Get(*cpu, "cpus", &out->resources.cpu_cpus);
+      Get(*cpu, "mems", &out->resources.cpu_mems);
+      GetOpt(*cpu, "realtimeRuntime", &out->resources.cpu_realtime_runtime);
+      GetOpt(*cpu, "realtimePeriod", &out->resources.cpu_realtime_period);
       GetOpt(*cpu, "quota", &out->resources.cpu_quota);
       GetOpt(*cpu, "period", &out->resources.cpu_period);
       GetOpt(*cpu, "shares", &out->resources.cpu_shares);
     }
     if (auto p = r.find("pids"); p != r.end() && !p->is_null()) {
       c->field = "linux.resources.pids";
+      CheckKnown(*p, "linux.resources.pids", {"limit"}, c);
       GetOpt(*p, "limit", &out->resources.pids_limit);
     }
     if (auto d = r.find("devices"); d != r.end() && !d->is_null()) {
       c->field = "linux.resources.devices";
       for (const json& dj : d->get_ref<const json::array_t&>()) {
         DeviceRule rule;
+        CheckKnown(dj, "linux.resources.devices", {"allow", "type", "major", "minor", "access"},
+                   c);
         Get(dj, "allow", &rule.allow);
         Get(dj, "type", &rule.type);
         GetOpt(dj, "major", &rule.major);
@@ -121,6 +277,8 @@ void DecodeLinux(const json& l, Linux* out, Cursor* c) {
   }
   if (auto it = l.find("seccomp"); it != l.end() && !it->is_null()) {
     c->field = "linux.seccomp";
+    CheckKnown(*it, "linux.seccomp",
+               {"defaultAction", "defaultErrnoRet", "architectures", "flags", "syscalls"}, c);
     Seccomp sc;
     sc.default_action.clear();
     Get(*it, "defaultAction", &sc.default_action);
@@ -130,12 +288,14 @@ void DecodeLinux(const json& l, Linux* out, Cursor* c) {
     if (auto s = it->find("syscalls"); s != it->end() && !s->is_null()) {
       c->field = "linux.seccomp.syscalls";
       for (const json& sj : s->get_ref<const json::array_t&>()) {
+        CheckKnown(sj, "linux.seccomp.syscalls", {"names", "action", "errnoRet", "args"}, c);
         SeccompSyscall sys;
         Get(sj, "names", &sys.names);
         Get(sj, "action", &sys.action);
         GetOpt(sj, "errnoRet", &sys.errno_ret);
         if (auto a = sj.find("args"); a != sj.end() && !a->is_null()) {
           for (const json& aj : a->get_ref<const json::array_t&>()) {
+            CheckKnown(aj, "linux.seccomp.syscalls.args", {"index", "value", "valueTwo", "op"}, c);
             SeccompArg arg;
             Get(aj, "index", &arg.index);
             Get(aj, "value", &arg.value);
@@ -181,10 +341,36 @@ nlohmann::json ToJson(const RuntimeSpec& spec) {
     proc["rlimits"] = std::move(rl);
   }
   proc["noNewPrivileges"] = p.no_new_privileges;
+  if (p.oom_score_adj) proc["oomScoreAdj"] = *p.oom_score_adj;
+  if (!p.selinux_label.empty()) proc["selinuxLabel"] = p.selinux_label;
+  if (p.user.umask) proc["user"]["umask"] = *p.user.umask;
   j["process"] = std::move(proc);
 
   j["root"] = {{"path", spec.root.path}, {"readonly", spec.root.readonly}};
   if (!spec.hostname.empty()) j["hostname"] = spec.hostname;
+  if (!spec.domainname.empty()) j["domainname"] = spec.domainname;
+  if (!spec.hooks.empty()) {
+    json hj = json::object();
+    auto put = [&](const char* k, const std::vector<Hook>& hooks) {
+      if (hooks.empty()) return;
+      json arr = json::array();
+      for (const Hook& h : hooks) {
+        json one = {{"path", h.path}};
+        if (!h.args.empty()) one["args"] = h.args;
+        if (!h.env.empty()) one["env"] = h.env;
+        if (h.timeout) one["timeout"] = *h.timeout;
+        arr.push_back(std::move(one));
+      }
+      hj[k] = std::move(arr);
+    };
+    put("prestart", spec.hooks.prestart);
+    put("createRuntime", spec.hooks.create_runtime);
+    put("createContainer", spec.hooks.create_container);
+    put("startContainer", spec.hooks.start_container);
+    put("poststart", spec.hooks.poststart);
+    put("poststop", spec.hooks.poststop);
+    j["hooks"] = std::move(hj);
+  }
 
   json mounts = json::array();
   for (const Mount& m : spec.mounts) {
@@ -203,19 +389,52 @@ nlohmann::json ToJson(const RuntimeSpec& spec) {
     nss.push_back(std::move(nj));
   }
   lj["namespaces"] = std::move(nss);
+  auto maps = [](const std::vector<IdMapping>& v) {
+    json arr = json::array();
+    for (const IdMapping& m : v)
+      arr.push_back({{"containerID", m.container_id}, {"hostID", m.host_id}, {"size", m.size}});
+    return arr;
+  };
+  if (!l.uid_mappings.empty()) lj["uidMappings"] = maps(l.uid_mappings);
+  if (!l.gid_mappings.empty()) lj["gidMappings"] = maps(l.gid_mappings);
+  if (!l.sysctl.empty()) lj["sysctl"] = l.sysctl;
+  if (!l.devices.empty()) {
+    json devs = json::array();
+    for (const Device& d : l.devices) {
+      json dj = {{"path", d.path}, {"type", d.type}, {"major", d.major}, {"minor", d.minor}};
+      if (d.file_mode) dj["fileMode"] = *d.file_mode;
+      if (d.uid) dj["uid"] = *d.uid;
+      if (d.gid) dj["gid"] = *d.gid;
+      devs.push_back(std::move(dj));
+    }
+    lj["devices"] = std::move(devs);
+  }
+  if (!l.rootfs_propagation.empty()) lj["rootfsPropagation"] = l.rootfs_propagation;
+  if (!l.mount_label.empty()) lj["mountLabel"] = l.mount_label;
   json res = json::object();
   const LinuxResources& r = l.resources;
-  if (r.memory_limit || r.memory_swap) {
+  if (r.memory_limit || r.memory_swap || r.memory_reservation || r.memory_swappiness ||
+      r.memory_disable_oom_killer || r.memory_kernel || r.memory_kernel_tcp) {
     json m = json::object();
     if (r.memory_limit) m["limit"] = *r.memory_limit;
     if (r.memory_swap) m["swap"] = *r.memory_swap;
+    if (r.memory_reservation) m["reservation"] = *r.memory_reservation;
+    if (r.memory_swappiness) m["swappiness"] = *r.memory_swappiness;
+    if (r.memory_disable_oom_killer) m["disableOOMKiller"] = *r.memory_disable_oom_killer;
+    if (r.memory_kernel) m["kernel"] = *r.memory_kernel;
+    if (r.memory_kernel_tcp) m["kernelTCP"] = *r.memory_kernel_tcp;
     res["memory"] = std::move(m);
   }
-  if (r.cpu_quota || r.cpu_period || r.cpu_shares) {
+  if (r.cpu_quota || r.cpu_period || r.cpu_shares || !r.cpu_cpus.empty() || !r.cpu_mems.empty() ||
+      r.cpu_realtime_runtime || r.cpu_realtime_period) {
     json c = json::object();
     if (r.cpu_quota) c["quota"] = *r.cpu_quota;
     if (r.cpu_period) c["period"] = *r.cpu_period;
     if (r.cpu_shares) c["shares"] = *r.cpu_shares;
+    if (!r.cpu_cpus.empty()) c["cpus"] = r.cpu_cpus;
+    if (!r.cpu_mems.empty()) c["mems"] = r.cpu_mems;
+    if (r.cpu_realtime_runtime) c["realtimeRuntime"] = *r.cpu_realtime_runtime;
+    if (r.cpu_realtime_period) c["realtimePeriod"] = *r.cpu_realtime_period;
     res["cpu"] = std::move(c);
   }
   if (r.pids_limit) res["pids"] = {{"limit", *r.pids_limit}};
@@ -270,6 +489,16 @@ Result<RuntimeSpec> RuntimeSpecFromJson(const nlohmann::json& j) {
   try {
     if (!j.is_object())
       return Error(Errc::kInvalidArgument, "runtime spec: expected a JSON object");
+    CheckKnown(j, "",
+               {"ociVersion", "process", "root", "hostname", "domainname", "mounts", "hooks",
+                "linux", "annotations"},
+               &c);
+    c.field = "domainname";
+    Get(j, "domainname", &spec.domainname);
+    if (auto it = j.find("hooks"); it != j.end() && !it->is_null()) {
+      c.field = "hooks";
+      DecodeHooks(*it, &spec.hooks, &c);
+    }
     c.field = "ociVersion";
     Get(j, "ociVersion", &spec.oci_version);
     if (auto it = j.find("process"); it != j.end() && !it->is_null()) {
@@ -278,6 +507,7 @@ Result<RuntimeSpec> RuntimeSpecFromJson(const nlohmann::json& j) {
     }
     if (auto it = j.find("root"); it != j.end() && !it->is_null()) {
       c.field = "root";
+      CheckKnown(*it, "root", {"path", "readonly"}, &c);
       Get(*it, "path", &spec.root.path);
       Get(*it, "readonly", &spec.root.readonly);
     }
@@ -286,6 +516,7 @@ Result<RuntimeSpec> RuntimeSpecFromJson(const nlohmann::json& j) {
     if (auto it = j.find("mounts"); it != j.end() && !it->is_null()) {
       c.field = "mounts";
       for (const json& mj : it->get_ref<const json::array_t&>()) {
+        CheckKnown(mj, "mounts", {"destination", "type", "source", "options"}, &c);
         Mount m;
         Get(mj, "destination", &m.destination);
         Get(mj, "type", &m.type);
@@ -307,6 +538,27 @@ Result<RuntimeSpec> RuntimeSpecFromJson(const nlohmann::json& j) {
   } catch (const json::exception& e) {
     return Error(Errc::kInvalidArgument, "runtime spec: field " + c.field + ": " + e.what());
   }
+  if (!c.unsupported.empty()) {
+    std::string list;
+    for (const std::string& f : c.unsupported) list += (list.empty() ? "" : ", ") + f;
+    return Error(Errc::kUnsupported, "runtime spec: shale does not support " + list +
+                                         "; remove " +
+                                         (c.unsupported.size() == 1 ? "it" : "them") +
+                                         " from config.json");
+  }
+  for (const std::string& f : c.unknown)
+    LogWarn("runtime spec: ignoring " + f + ", which the runtime spec does not define");
+  for (const char* key : {"uidMappings", "gidMappings"}) {
+    const auto& maps = std::string(key) == "uidMappings" ? spec.linux.uid_mappings
+                                                          : spec.linux.gid_mappings;
+    for (const IdMapping& m : maps)
+      if (m.size == 0 || uint64_t{m.container_id} + m.size > (uint64_t{1} << 32) ||
+          uint64_t{m.host_id} + m.size > (uint64_t{1} << 32))
+        return Error(Errc::kInvalidArgument,
+                     std::string("runtime spec: linux.") + key + ": a mapping of size " +
+                         std::to_string(m.size) + " from " + std::to_string(m.container_id) +
+                         " to " + std::to_string(m.host_id) + " is out of range");
+  }
   return spec;
 }
 
@@ -315,6 +567,18 @@ std::vector<std::string> DefaultCapabilities() {
           "CAP_MKNOD",  "CAP_NET_RAW",      "CAP_SETGID",           "CAP_SETUID",
           "CAP_SETFCAP", "CAP_SETPCAP",     "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
           "CAP_KILL",   "CAP_AUDIT_WRITE"};
+}
+
+std::vector<Mount> DefaultLinuxMounts() {
+  return {
+      {"/proc", "proc", "proc", {"nosuid", "noexec", "nodev"}},
+      {"/dev", "tmpfs", "tmpfs", {"nosuid", "strictatime", "mode=755", "size=65536k"}},
+      {"/dev/pts", "devpts", "devpts",
+       {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
+      {"/dev/shm", "tmpfs", "shm", {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
+      {"/dev/mqueue", "mqueue", "mqueue", {"nosuid", "noexec", "nodev"}},
+      {"/sys", "sysfs", "sysfs", {"nosuid", "noexec", "nodev", "ro"}},
+  };
 }
 
 std::vector<std::string> DefaultMaskedPaths() {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,6 +23,7 @@ struct User {
   uint32_t uid = 0;
   uint32_t gid = 0;
   std::vector<uint32_t> additional_gids;
+  std::optional<uint32_t> umask;  // unset: 022
 };
 
 struct Capabilities {
@@ -44,6 +46,8 @@ struct Process {
   Capabilities capabilities;
   std::vector<Rlimit> rlimits;
   bool no_new_privileges = false;
+  std::optional<int> oom_score_adj;  // written to /proc/self/oom_score_adj before exec
+  std::string selinux_label;         // accepted only where SELinux is off (it then means nothing)
 };
 
 struct Root {
@@ -81,6 +85,13 @@ struct LinuxResources {
   std::optional<uint64_t> cpu_period;
   std::optional<uint64_t> cpu_shares;
   std::optional<int64_t> pids_limit;
+  std::optional<int64_t> memory_reservation;      // soft limit (v1 soft_limit, v2 memory.low)
+  std::optional<uint64_t> memory_swappiness;      // v1 only
+  std::optional<bool> memory_disable_oom_killer;  // v1 only
+  std::optional<int64_t> memory_kernel, memory_kernel_tcp;  // v1 only (kmem, deprecated)
+  std::string cpu_cpus, cpu_mems;                 // cpuset lists: "0-3,5"
+  std::optional<int64_t> cpu_realtime_runtime;    // v1 only (cpu.rt_runtime_us)
+  std::optional<uint64_t> cpu_realtime_period;
   // Empty: the runtime leaves device access as the parent cgroup has it (everything on a
   // host). DefaultDeviceRules() for a confined container; PrivilegedDeviceRules() for all.
   std::vector<DeviceRule> devices;
@@ -111,8 +122,31 @@ struct Seccomp {
   std::vector<SeccompSyscall> syscalls;
 };
 
+// linux.uidMappings / gidMappings: container ids [container_id, +size) are host ids
+// [host_id, +size). Written by the runtime into the new user namespace's uid_map/gid_map.
+struct IdMapping {
+  uint32_t container_id = 0;
+  uint32_t host_id = 0;
+  uint32_t size = 0;
+};
+
+// linux.devices: a node the runtime makes in the container (mknod, or a bind of the host's
+// node where mknod is refused).
+struct Device {
+  std::string path;               // absolute, inside the container
+  std::string type;               // "c", "b", "u" (unbuffered char), "p" (fifo)
+  int64_t major = 0, minor = 0;
+  std::optional<uint32_t> file_mode;  // permission bits; unset 0666
+  std::optional<uint32_t> uid, gid;
+};
+
 struct Linux {
   std::vector<Namespace> namespaces;
+  std::vector<Device> devices;
+  std::vector<IdMapping> uid_mappings, gid_mappings;  // only with a new user namespace
+  std::map<std::string, std::string> sysctl;          // "net.ipv4.ip_forward" -> "1"
+  std::string rootfs_propagation;                      // "", "private", "rslave", "shared", ...
+  std::string mount_label;                             // as process.selinux_label
   LinuxResources resources;
   std::string cgroups_path;  // "shale/<id>" (relative to the hierarchy roots)
   std::vector<std::string> masked_paths;
@@ -121,22 +155,53 @@ struct Linux {
   std::optional<Seccomp> seccomp;
 };
 
+// One hook (runtime-spec config.md#posix-platform-hooks): path is absolute, run with args and
+// env as given, the container's state JSON on stdin; killed after `timeout` seconds if set.
+struct Hook {
+  std::string path;
+  std::vector<std::string> args;
+  std::vector<std::string> env;
+  std::optional<int> timeout;
+};
+
+// When each runs (runtime-spec): prestart and createRuntime in the runtime's namespaces after
+// the container's namespaces exist, before pivot_root; createContainer in the container's
+// mount namespace before pivot_root; startContainer inside the container just before the
+// user process is exec'd; poststart after it is; poststop after the container is deleted.
+struct Hooks {
+  std::vector<Hook> prestart, create_runtime, create_container, start_container, poststart,
+      poststop;
+  bool empty() const {
+    return prestart.empty() && create_runtime.empty() && create_container.empty() &&
+           start_container.empty() && poststart.empty() && poststop.empty();
+  }
+};
+
 struct RuntimeSpec {
   std::string oci_version = "1.1.0";
   Process process;
   Root root;
   std::string hostname;
+  std::string domainname;
   std::vector<Mount> mounts;
+  Hooks hooks;
   Linux linux;
   nlohmann::json annotations = nlohmann::json::object();
 };
 
 nlohmann::json ToJson(const RuntimeSpec& spec);
-// kInvalidArgument naming the field on malformed input.
+// kInvalidArgument naming the field on malformed input. kUnsupported naming every field of
+// the runtime spec that shale does not implement (linux.intelRdt, process.apparmorProfile,
+// ...): such a field is never ignored. A field the spec does not define at all is ignored
+// with a warning on stderr, as the spec requires. A field that is present but null or empty
+// ({}, [], "") counts as absent.
 Result<RuntimeSpec> RuntimeSpecFromJson(const nlohmann::json& j);
 
 // Docker's default capability set (14 capabilities).
 std::vector<std::string> DefaultCapabilities();
+// The mounts every Linux container gets (runc's spec): /proc, /dev (tmpfs), /dev/pts,
+// /dev/shm, /dev/mqueue, /sys (read-only).
+std::vector<Mount> DefaultLinuxMounts();
 // Docker's masked and read-only /proc paths.
 std::vector<std::string> DefaultMaskedPaths();
 std::vector<std::string> DefaultReadonlyPaths();

@@ -232,5 +232,54 @@ TEST(RuntimeSpecTest, DefaultSeccompFollowsTheCapabilities) {
   EXPECT_TRUE(refused(DefaultSeccomp({}), "chroot"));
 }
 
+TEST(RuntimeSpecTest, UnsupportedFieldsAreRefusedByName) {
+  auto s = RuntimeSpecFromJson(nlohmann::json::parse(R"({"ociVersion":"1.0.2",
+    "process":{"args":["sh"],"apparmorProfile":"x","scheduler":{},"user":{"uid":0,"gid":0,"username":"u"}},
+    "root":{"path":"/r"},
+    "linux":{"intelRdt":{"closID":"a"},"resources":{"blockIO":{"weight":10},"hugepageLimits":[]},
+             "personality":{}, "notInTheSpec":{"a":1}}})"));
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code(), Errc::kUnsupported);
+  const std::string& m = s.error().message();
+  for (const char* f : {"process.apparmorProfile", "process.user.username", "linux.intelRdt",
+                        "linux.resources.blockIO"})
+    EXPECT_NE(m.find(f), std::string::npos) << f << " in " << m;
+  // Empty values count as absent.
+  // Empty values count as absent; what the spec does not define is ignored (config.md).
+  for (const char* f : {"scheduler", "hugepageLimits", "personality", "notInTheSpec"})
+    EXPECT_EQ(m.find(f), std::string::npos) << f << " in " << m;
+  auto unknown = RuntimeSpecFromJson(nlohmann::json::parse(
+      R"({"process":{"args":["sh"],"future":true},"root":{"path":"/r"},"future":{"x":1}})"));
+  EXPECT_TRUE(unknown) << unknown.error().message();
+}
+
+TEST(RuntimeSpecTest, HooksMappingsAndLinuxExtrasRoundTrip) {
+  RuntimeSpec s = Sample();
+  s.hooks.prestart = {{"/bin/hook", {"hook", "a"}, {"K=V"}, 5}};
+  s.hooks.poststop = {{"/bin/stop", {}, {}, std::nullopt}};
+  s.linux.namespaces.push_back({"user", ""});
+  s.linux.uid_mappings = {{0, 100000, 65536}};
+  s.linux.gid_mappings = {{0, 100000, 65536}};
+  s.linux.sysctl = {{"net.ipv4.ip_forward", "1"}};
+  s.linux.rootfs_propagation = "rslave";
+  s.process.oom_score_adj = -100;
+  s.process.user.umask = 022;
+  s.domainname = "example.org";
+  nlohmann::json j = ToJson(s);
+  EXPECT_EQ(j["hooks"]["prestart"][0]["timeout"], 5);
+  EXPECT_EQ(j["linux"]["uidMappings"][0]["hostID"], 100000);
+  auto back = RuntimeSpecFromJson(nlohmann::json::parse(j.dump()));
+  ASSERT_TRUE(back) << back.error().message();
+  EXPECT_EQ(ToJson(*back), j);
+  EXPECT_EQ(back->hooks.prestart[0].env[0], "K=V");
+  EXPECT_EQ(*back->hooks.prestart[0].timeout, 5);
+  EXPECT_EQ(back->linux.gid_mappings[0].size, 65536u);
+  EXPECT_EQ(*back->process.oom_score_adj, -100);
+  auto bad = RuntimeSpecFromJson(nlohmann::json::parse(
+      R"({"linux":{"uidMappings":[{"containerID":0,"hostID":4294967295,"size":2}]}})"));
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code(), Errc::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace shale::oci

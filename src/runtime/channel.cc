@@ -37,11 +37,8 @@ Result<void> Channel::Send(Stage s, int err, std::string_view text) {
   return Ok();
 }
 
-Result<void> Channel::SendFd(Stage s, int fd) {
-  Wire w;
-  w.stage = static_cast<uint8_t>(s);
-  w.err = 0;
-  struct iovec iov = {&w, offsetof(Wire, text)};
+Result<void> SendFdOn(int sock, int fd, const void* data, size_t len, std::string_view what) {
+  struct iovec iov = {const_cast<void*>(data), len};
   alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
   struct msghdr msg = {};
   msg.msg_iov = &iov;
@@ -55,10 +52,17 @@ Result<void> Channel::SendFd(Stage s, int fd) {
   std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
   ssize_t r;
   do {
-    r = ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL);
+    r = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
   } while (r < 0 && errno == EINTR);
-  if (r < 0) return Error::FromErrno(errno, "send an fd on the stage channel");
+  if (r < 0) return Error::FromErrno(errno, "send an fd " + std::string(what));
   return Ok();
+}
+
+Result<void> Channel::SendFd(Stage s, int fd) {
+  Wire w;
+  w.stage = static_cast<uint8_t>(s);
+  w.err = 0;
+  return SendFdOn(fd_.get(), fd, &w, offsetof(Wire, text), "on the stage channel");
 }
 
 Result<UniqueFd> Channel::ReceiveFd(Stage s) {

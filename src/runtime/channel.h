@@ -16,12 +16,15 @@ enum class Stage : uint8_t {
   kChildReady,
   kWriteIdMaps,
   kIdMapsWritten,
-  kMountsDone,
+  kMountsDone,    // child -> parent: mounts done, before pivot_root (runtime hooks now)
   kReadyToExec,   // child -> parent: every step done, execve next
   kExecFailed,    // child -> parent: a step or execve failed; carries errno and text
   kStart,         // parent -> child: cgroup joined, go on
   kTerminal,      // child -> parent: carries the pty master (SCM_RIGHTS), opened in the
                   // container's own devpts
+  kHooksDone,     // parent -> child: prestart/createRuntime hooks ran; text is the init's
+                  // pid as the runtime sees it (for the hooks' state JSON)
+  kExec,          // parent -> child: start (leave `created` for execve), when no exec fifo
 };
 
 struct Message {
@@ -30,6 +33,10 @@ struct Message {
   std::string text;
   bool eof = false;     // the other end is closed (for the parent: execve succeeded)
 };
+
+// sendmsg of `len` bytes of `data` with `fd` attached (SCM_RIGHTS) on the unix socket `sock`;
+// the caller keeps its copy of `fd`. `what` ("to --console-socket x") names it in errors.
+Result<void> SendFdOn(int sock, int fd, const void* data, size_t len, std::string_view what);
 
 class Channel {
  public:

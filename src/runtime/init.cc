@@ -22,7 +22,9 @@
 #include <cstdio>
 #include <cstring>
 
+#include "runtime/hooks.h"
 #include "util/dir.h"
+#include "util/fs.h"
 #include "util/strings.h"
 
 namespace shale::runtime {
@@ -148,6 +150,32 @@ Result<void> SetupDev(const Dir& root, bool console) {
   if (console) {
     // The pty slave is bound here once root is switched (OpenTerminal).
     UniqueFd f = TRY(OpenInRoot(dev.fd(), "console", O_CREAT | O_WRONLY, 0600, "/dev"));
+  }
+  return Ok();
+}
+
+// linux.devices: mknod inside the rootfs; where that is refused (no CAP_MKNOD, a user
+// namespace) the host's node of the same path is bound instead, as runc does.
+Result<void> MakeDevices(const Dir& root, const std::vector<PlannedDevice>& devs) {
+  for (const PlannedDevice& d : devs) {
+    std::string parent, leaf;
+    if (!SplitParentLeaf(d.path, &parent, &leaf))
+      return Error(Errc::kInvalidArgument, "linux.devices: invalid path " + d.path);
+    Dir pd = TRY(root.MakeDirs(parent, 0755));
+    (void)unlinkat(pd.fd(), leaf.c_str(), 0);  // an image's placeholder
+    if (mknodat(pd.fd(), leaf.c_str(), d.mode, d.dev) != 0) {
+      if (errno != EPERM) return Error::FromErrno(errno, "mknod " + d.path);
+      UniqueFd f = TRY(OpenInRoot(pd.fd(), leaf, O_CREAT | O_WRONLY, 0644, d.path));
+      f.reset();
+      UniqueFd t = TRY(OpenInRoot(pd.fd(), leaf, O_PATH, 0, d.path));
+      TRY(SysMount(d.path.c_str(), FdPath(t.get()).c_str(), nullptr, MS_BIND, nullptr,
+                   "bind the host's " + d.path));
+      continue;
+    }
+    if (fchmodat(pd.fd(), leaf.c_str(), d.mode & 07777, 0) != 0)
+      return Error::FromErrno(errno, "chmod " + d.path);
+    if (fchownat(pd.fd(), leaf.c_str(), d.uid, d.gid, AT_SYMLINK_NOFOLLOW) != 0)
+      return Error::FromErrno(errno, "chown " + d.path);
   }
   return Ok();
 }
@@ -352,14 +380,56 @@ int ErrnoFor(const Error& e) {
 }
 
 [[noreturn]] void Fail(Channel& ch, const Error& e) {
-  (void)ch.Send(Stage::kExecFailed, ErrnoFor(e), e.message());
+  // After `shale-runc create` exited nobody reads the channel: the container's stderr is
+  // where the error can still be seen.
+  if (!ch.Send(Stage::kExecFailed, ErrnoFor(e), e.message())) {
+    std::string line = "shale: " + e.message() + "\n";
+    (void)!write(2, line.data(), line.size());
+  }
   _exit(e.code() == Errc::kNotFound ? 127 : 126);
 }
 
 // The process part shared by Run and Exec: rlimits, user, capabilities, no_new_privs, cwd,
 // stdio (the pty slave `terminal_fd` if >= 0), fds, exec.
+// runc's CVE-2024-21626 lesson: the cwd is resolved inside the container's root (never
+// through a leaked fd or a symlink out of it), and checked to be reachable from "/" after.
+// Opened before the seccomp filter (a profile need not allow openat2) and entered after the
+// user switch, so that the user's permission to enter it is what counts.
+Result<UniqueFd> OpenCwd(const std::string& cwd) {
+  UniqueFd slash(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!slash) return Error::FromErrno(errno, "open / for the cwd");
+  return OpenInRoot(slash.get(), cwd, O_PATH | O_DIRECTORY, 0, "/").Wrap("cwd " + cwd);
+}
+
+Result<void> EnterCwd(const UniqueFd& dir, const std::string& cwd) {
+  if (fchdir(dir.get()) != 0) return Error::FromErrno(errno, "chdir to cwd " + cwd);
+  // Belt and braces (RESOLVE_IN_ROOT already kept it inside): the kernel says
+  // "(unreachable)" for a cwd outside our root, glibc ENOENT. Other errors (a seccomp
+  // profile refusing getcwd) say nothing about where we are.
+  char buf[4096];
+  if (getcwd(buf, sizeof(buf)) ? buf[0] != '/' : errno == ENOENT)
+    return Error(Errc::kPermission, "cwd " + cwd + " is outside the container's root");
+  return Ok();
+}
+
 Result<void> PrepareProcess(const ProcessPlan& p, int terminal_fd) {
+  // Every fd above stderr and the preserved ones (the channel included) closes at execve:
+  // no host fd leaks in. Before the seccomp filter, which need not allow close_range; what
+  // is opened after is O_CLOEXEC.
+  unsigned first = 3 + static_cast<unsigned>(p.preserve_fds);
+  if (syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+    return Error::FromErrno(errno, "close_range");
+  for (int fd = 3; fd < static_cast<int>(first); ++fd)
+    if (fcntl(fd, F_SETFD, 0) != 0 && errno != EBADF)
+      return Error::FromErrno(errno, "keep fd " + std::to_string(fd) + " open (--preserve-fds)");
+  UniqueFd cwd = TRY(OpenCwd(p.cwd));
   TRY(ApplyRlimits(p.rlimits));
+  if (p.oom_score_adj) {
+    UniqueFd f(::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC));
+    std::string v = std::to_string(*p.oom_score_adj);
+    if (!f || write(f.get(), v.data(), v.size()) != static_cast<ssize_t>(v.size()))
+      return Error::FromErrno(errno, "set oom_score_adj to " + v);
+  }
   // Without no_new_privs, installing a filter takes CAP_SYS_ADMIN: do it before the caps go.
   if (!p.no_new_privs) TRY(LoadSeccomp(p.seccomp));
   if (auto r = ApplyUserAndCaps(p); !r) {
@@ -369,12 +439,10 @@ Result<void> PrepareProcess(const ProcessPlan& p, int terminal_fd) {
   }
   if (p.no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
     return Error::FromErrno(errno, "PR_SET_NO_NEW_PRIVS");
-  if (chdir(p.cwd.c_str()) != 0) return Error::FromErrno(errno, "chdir to cwd " + p.cwd);
+  TRY(EnterCwd(cwd, p.cwd));
+  cwd.reset();
   TRY(SetupStdio(p, terminal_fd));
-  // Every fd above stderr (the channel included) closes at execve: no host fd leaks in.
-  if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
-    return Error::FromErrno(errno, "close_range");
-  umask(022);
+  umask(p.umask);
   return Ok();
 }
 
@@ -414,21 +482,32 @@ Result<void> ResetSignals() {
   return Ok();
 }
 
-Result<void> InitSteps(const InitConfig& c, Channel& ch) {
+Result<void> InitSteps(const InitConfig& c, Channel& ch, nlohmann::json& state) {
   if (setsid() < 0) return Error::FromErrno(errno, "setsid");
   TRY(ResetSignals());
   if (c.die_with_parent && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
     return Error::FromErrno(errno, "PR_SET_PDEATHSIG");
   for (const auto& [fd, type] : c.join_ns)
     if (setns(fd, type) != 0) return Error::FromErrno(errno, "setns");
+  if (c.in_user_ns) {
+    // Until now we were the overflow id there; root of the namespace owns the mounts made.
+    if (setresgid(0, 0, 0) != 0)
+      return Error::FromErrno(errno, "setresgid 0 in the user namespace (is gid 0 mapped?)");
+    if (setresuid(0, 0, 0) != 0)
+      return Error::FromErrno(errno, "setresuid 0 in the user namespace (is uid 0 mapped?)");
+  }
   if (c.new_cgroupns && unshare(CLONE_NEWCGROUP) != 0)
     return Error::FromErrno(errno, "unshare the cgroup namespace");
   if (c.new_net) TRY(BringUpLoopback());
   if (c.new_uts && !c.hostname.empty() &&
       sethostname(c.hostname.data(), c.hostname.size()) != 0)
     return Error::FromErrno(errno, "sethostname " + c.hostname);
+  if (c.new_uts && !c.domainname.empty() &&
+      setdomainname(c.domainname.data(), c.domainname.size()) != 0)
+    return Error::FromErrno(errno, "setdomainname " + c.domainname);
   umask(0);
-  TRY(SysMount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr, "/ rprivate"));
+  TRY(SysMount(nullptr, "/", nullptr, c.root_propagation ? c.root_propagation : MS_REC | MS_PRIVATE,
+               nullptr, "propagation of /"));
   TRY(SysMount(c.rootfs.c_str(), c.rootfs.c_str(), nullptr, MS_BIND | MS_REC, nullptr,
                "bind the rootfs " + c.rootfs + " on itself"));
   Dir root = TRY(Dir::Open(c.rootfs));
@@ -439,11 +518,25 @@ Result<void> InitSteps(const InitConfig& c, Channel& ch) {
   }
   bool console = has_dev && c.process.terminal;
   if (has_dev) TRY(SetupDev(root, console));
+  TRY(MakeDevices(root, c.devices));
+  if (c.sync_hooks) {
+    TRY(ch.Send(Stage::kMountsDone));
+    Message m = TRY(ch.Receive());
+    if (m.eof || m.stage != Stage::kHooksDone)
+      return Error(Errc::kInternal, "stage channel: expected kHooksDone");
+    state["pid"] = TRY(ParseInt(m.text, 1, INT32_MAX, "the pid on the stage channel"));
+  }
+  TRY(RunHooks(c.create_container, state.dump(), "createContainer"));
   TRY(SwitchRoot(root.fd(), c.no_pivot));
   UniqueFd terminal;
   if (c.process.terminal) terminal = TRY(OpenTerminal(c.process, ch, console));
   UniqueFd slash(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!slash) return Error::FromErrno(errno, "open / of the container");
+  for (const auto& [key, value] : c.sysctl) {
+    UniqueFd f = TRY(OpenInRoot(slash.get(), "proc/sys/" + key, O_WRONLY, 0, "/"));
+    if (write(f.get(), value.data(), value.size()) != static_cast<ssize_t>(value.size()))
+      return Error::FromErrno(errno, "sysctl " + key + "=" + value);
+  }
   TRY(MaskPaths(slash.get(), c.masked_paths));
   TRY(ReadonlyPaths(slash.get(), c.readonly_paths));
   if (c.root_readonly) TRY(RemountReadonly(slash.get(), "/", 0, "/"));
@@ -455,8 +548,24 @@ Result<void> InitSteps(const InitConfig& c, Channel& ch) {
 [[noreturn]] void RunInit(const InitConfig& cfg, Channel& ch) {
   auto go = ch.Expect(Stage::kStart);
   if (!go) _exit(126);
-  if (auto r = InitSteps(cfg, ch); !r) Fail(ch, r.error());
+  nlohmann::json state = cfg.state;
+  if (auto r = InitSteps(cfg, ch, state); !r) Fail(ch, r.error());
   if (auto r = ch.Send(Stage::kReadyToExec); !r) _exit(126);
+  // `created`: wait here for start.
+  if (cfg.release_fd >= 0) {
+    char b;
+    ssize_t n;
+    do {
+      n = read(cfg.release_fd, &b, 1);
+    } while (n < 0 && errno == EINTR);
+    if (n != 1) Fail(ch, Error::FromErrno(errno, "read the exec fifo"));
+    close(cfg.release_fd);
+  } else if (auto r = ch.Expect(Stage::kExec); !r) {
+    _exit(126);
+  }
+  state["status"] = "running";
+  if (auto r = RunHooks(cfg.start_container, state.dump(), "startContainer"); !r)
+    Fail(ch, r.error());
   if (auto r = LateSeccomp(cfg.process); !r) Fail(ch, r.error());
   Fail(ch, ExecProcess(cfg.process));
 }
@@ -544,6 +653,8 @@ Result<ProcessPlan> PlanProcess(const oci::Process& p, const oci::Capabilities& 
   plan.caps.inheritable = TRY(CapValues(caps.inheritable, "inheritable"));
   plan.caps.ambient = TRY(CapValues(caps.ambient, "ambient"));
   plan.no_new_privs = no_new_privs;
+  if (p.user.umask) plan.umask = static_cast<mode_t>(*p.user.umask & 07777);
+  plan.oom_score_adj = p.oom_score_adj;
   plan.terminal = p.terminal;
   plan.console_height = p.console_height;
   plan.console_width = p.console_width;
@@ -569,10 +680,39 @@ Result<InitConfig> PlanInit(const oci::RuntimeSpec& spec, const RunOptions& opts
   c.root_readonly = spec.root.readonly;
   c.no_pivot = opts.no_pivot;
   c.die_with_parent = opts.die_with_parent;
+  if ((!spec.process.selinux_label.empty() || !spec.linux.mount_label.empty()) &&
+      access("/sys/fs/selinux/enforce", F_OK) == 0)
+    return Error(Errc::kUnsupported, "process.selinuxLabel / linux.mountLabel: shale does not "
+                                     "apply SELinux labels, and SELinux is enabled here");
   c.hostname = spec.hostname;
+  c.domainname = spec.domainname;
+  c.process.preserve_fds = opts.preserve_fds;
+  if (!spec.linux.rootfs_propagation.empty()) {
+    MountOptions o = ParseMountOptions("bind", {spec.linux.rootfs_propagation});
+    if (!o.propagation || (o.propagation & (MS_SHARED | MS_UNBINDABLE)))
+      return Error(Errc::kUnsupported, "linux.rootfsPropagation \"" +
+                                           spec.linux.rootfs_propagation +
+                                           "\": shale supports private, rprivate, slave, rslave");
+    c.root_propagation = o.propagation;
+  }
+  for (const auto& [key, value] : spec.linux.sysctl) {
+    if (key.empty() || key.find('/') != std::string::npos || key.find("..") != std::string::npos)
+      return Error(Errc::kInvalidArgument, "linux.sysctl: invalid key \"" + key + "\"");
+    std::string path = key;
+    for (char& ch : path)
+      if (ch == '.') ch = '/';
+    c.sysctl.emplace_back(path, value);
+  }
+  c.create_container = spec.hooks.create_container;
+  c.start_container = spec.hooks.start_container;
+  c.sync_hooks = !spec.hooks.prestart.empty() || !spec.hooks.create_runtime.empty() ||
+                 !spec.hooks.create_container.empty() || !spec.hooks.start_container.empty();
+  bool new_user = false;
   bool own_net = false;  // a network namespace not the host's: made here or joined by path
   for (const oci::Namespace& n : spec.linux.namespaces) {
     if (n.type == "network") own_net = true;
+    if (n.type == "user") c.in_user_ns = true;
+    if (n.type == "user" && n.path.empty()) new_user = true;
     if (!n.path.empty()) continue;
     if (n.type == "uts") c.new_uts = true;
     if (n.type == "network") c.new_net = true;
@@ -611,6 +751,28 @@ Result<InitConfig> PlanInit(const oci::RuntimeSpec& spec, const RunOptions& opts
     }
     c.mounts.push_back(std::move(pm));
   }
+  for (const oci::Device& d : spec.linux.devices) {
+    if (d.path.empty() || d.path[0] != '/')
+      return Error(Errc::kInvalidArgument, "linux.devices: path \"" + d.path + "\" must be absolute");
+    mode_t type;
+    if (d.type == "c" || d.type == "u") type = S_IFCHR;
+    else if (d.type == "b") type = S_IFBLK;
+    else if (d.type == "p") type = S_IFIFO;
+    else return Error(Errc::kInvalidArgument, "linux.devices: " + d.path + ": unknown type \"" + d.type + "\"");
+    if (d.major < 0 || d.minor < 0 || d.major > 0xfff || d.minor > 0xfffff)
+      return Error(Errc::kInvalidArgument, "linux.devices: " + d.path + ": major/minor out of range");
+    c.devices.push_back({d.path, type | static_cast<mode_t>(d.file_mode.value_or(0666) & 07777),
+                         makedev(static_cast<unsigned>(d.major), static_cast<unsigned>(d.minor)),
+                         d.uid.value_or(0), d.gid.value_or(0)});
+  }
+  if (new_user && (spec.linux.uid_mappings.empty() || spec.linux.gid_mappings.empty()))
+    return Error(Errc::kInvalidArgument,
+                 "linux.namespaces: a new user namespace needs linux.uidMappings and "
+                 "linux.gidMappings");
+  if (!new_user && (!spec.linux.uid_mappings.empty() || !spec.linux.gid_mappings.empty()))
+    return Error(Errc::kInvalidArgument,
+                 "linux.uidMappings/gidMappings are set but linux.namespaces has no new user "
+                 "namespace");
   c.masked_paths = spec.linux.masked_paths;
   c.readonly_paths = spec.linux.readonly_paths;
   return c;

@@ -26,6 +26,14 @@ struct PlannedMount {
   bool source_is_file = false;  // binds of a file need a file as mount point
 };
 
+struct PlannedDevice {
+  std::string path;       // inside the rootfs, absolute
+  mode_t mode;            // S_IFCHR/S_IFBLK/S_IFIFO | permissions
+  dev_t dev;
+  uid_t uid;
+  gid_t gid;
+};
+
 struct PlannedRlimit {
   std::string name;
   int resource;
@@ -54,6 +62,9 @@ struct ProcessPlan {
   // the parent (Stage::kTerminal). Size in rows x columns, 0 to leave the kernel's default.
   bool terminal = false;
   unsigned console_height = 0, console_width = 0;
+  mode_t umask = 022;
+  std::optional<int> oom_score_adj;
+  int preserve_fds = 0;      // fds 3..3+n-1 stay open across execve
   // linux.seccomp, compiled. Loaded while still privileged (before the user and capability
   // switch) without no_new_privs, else as late as possible: after the stage report, just
   // before execve (runc's order).
@@ -61,15 +72,32 @@ struct ProcessPlan {
 };
 
 struct InitConfig {
-  // Namespaces joined by path (setns in the child); pid is joined by the parent.
+  // Namespaces joined by path (setns in the child); pid is joined by the parent. A user
+  // namespace comes first: the others are joined with its capabilities.
   std::vector<std::pair<int, int>> join_ns;  // fd, CLONE_NEW*
   bool new_uts = false, new_net = false, new_cgroupns = false;
+  // In a user namespace (new, its maps written by the parent before kStart, or joined): the
+  // init becomes its root (setresuid/setresgid 0) before any mount.
+  bool in_user_ns = false;
   bool die_with_parent = true;
-  std::string hostname;
+  std::string hostname, domainname;
+  // Propagation of "/" in the new mount namespace (rootfsPropagation), MS_REC|MS_PRIVATE
+  // unless the spec says otherwise.
+  unsigned long root_propagation = 0;
+  std::vector<std::pair<std::string, std::string>> sysctl;  // "net/ipv4/ip_forward", "1"
+  // Hooks: with any, the child stops at kMountsDone for the parent's prestart and
+  // createRuntime hooks and gets its pid back with kHooksDone.
+  bool sync_hooks = false;
+  std::vector<oci::Hook> create_container, start_container;
+  nlohmann::json state;      // the state JSON the hooks read (pid filled in by the child)
+  // >= 0: the exec fifo (opened O_RDWR): the created init blocks reading one byte from it.
+  // -1: it waits for Stage::kExec on the channel.
+  int release_fd = -1;
   std::string rootfs;
   bool root_readonly = false;
   bool no_pivot = false;
   std::vector<PlannedMount> mounts;
+  std::vector<PlannedDevice> devices;  // linux.devices, made after the mounts
   bool cgroup_v2 = false;
   std::vector<std::string> masked_paths, readonly_paths;
   ProcessPlan process;

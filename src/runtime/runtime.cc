@@ -1,7 +1,9 @@
-// The parent side of Run() and Exec(): plan, cgroup, clone3, stage channel, cleanup.
+// The parent side of the lifecycle (Create, Start, Kill, Delete, Pause) and Exec(): plan,
+// cgroup, clone3, stage channel, state, cleanup.
 #include "runtime/runtime.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -13,7 +15,11 @@
 
 #include "runtime/cgroup/cgroup_manager.h"
 #include "runtime/channel.h"
+#include "runtime/hooks.h"
 #include "runtime/init.h"
+#include "runtime/state.h"
+#include "util/fs.h"
+#include "util/log.h"
 
 namespace shale::runtime {
 namespace {
@@ -74,8 +80,7 @@ Result<int> NamespaceFlag(const std::string& type) {
   if (type == "ipc") return CLONE_NEWIPC;
   if (type == "uts") return CLONE_NEWUTS;
   if (type == "cgroup") return CLONE_NEWCGROUP;
-  if (type == "user")
-    return Error(Errc::kUnsupported, "user namespaces are not supported by shale's runtime yet");
+  if (type == "user") return CLONE_NEWUSER;
   return Error(Errc::kInvalidArgument, "linux.namespaces: unknown type \"" + type + "\"");
 }
 
@@ -103,26 +108,70 @@ class PidNsSwitch {
   UniqueFd own_;
 };
 
-// After clone: joins the cgroup, lets the child go on, takes the pty master the child opened
-// in the container (when `pty_master`), waits for execve.
-Result<void> DriveChild(Channel& ch, pid_t pid, cgroup::CgroupManager* cg,
-                        UniqueFd* pty_master) {
-  if (cg) TRY(cg->AddTask(pid));
+// Writes /proc/<pid>/{uid,gid}_map of the child's new user namespace ("0 100000 65536").
+Result<void> WriteIdMaps(pid_t pid, const oci::Linux& l) {
+  auto write_map = [&](const char* file, const std::vector<oci::IdMapping>& maps) -> Result<void> {
+    std::string text;
+    for (const oci::IdMapping& m : maps)
+      text += std::to_string(m.container_id) + " " + std::to_string(m.host_id) + " " +
+              std::to_string(m.size) + "\n";
+    std::string path = "/proc/" + std::to_string(pid) + "/" + file;
+    UniqueFd f(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!f || write(f.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+      return Error::FromErrno(errno, std::string("write ") + file + " of the container's user "
+                                         "namespace (overlapping or out-of-range mappings?)");
+    return Ok();
+  };
+  TRY(write_map("uid_map", l.uid_mappings));
+  return write_map("gid_map", l.gid_mappings);
+}
+
+// What the parent does between clone and the child's kReadyToExec.
+struct Drive {
+  cgroup::CgroupManager* cg = nullptr;
+  bool terminal = false;
+  const oci::Linux* id_maps = nullptr;  // new user namespace: write its maps first
+  // With hooks: at kMountsDone run these (prestart, then createRuntime) with the state JSON.
+  const oci::Hooks* hooks = nullptr;
+  nlohmann::json* state = nullptr;
+};
+
+// After clone: writes the id maps, joins the cgroup, lets the child go on, takes the pty
+// master the child opened in the container, runs the runtime hooks, waits for kReadyToExec.
+Result<void> DriveChild(Channel& ch, pid_t pid, const Drive& d, UniqueFd* pty_master) {
+  if (d.id_maps) TRY(WriteIdMaps(pid, *d.id_maps));
+  if (d.cg) TRY(d.cg->AddTask(pid));
   TRY(ch.Send(Stage::kStart));
-  if (pty_master) *pty_master = TRY(ch.ReceiveFd(Stage::kTerminal));
-  TRY(ch.Expect(Stage::kReadyToExec));
+  if (d.hooks) {
+    TRY(ch.Expect(Stage::kMountsDone));
+    (*d.state)["pid"] = pid;
+    std::string st = d.state->dump();
+    TRY(RunHooks(d.hooks->prestart, st, "prestart"));
+    TRY(RunHooks(d.hooks->create_runtime, st, "createRuntime"));
+    TRY(ch.Send(Stage::kHooksDone, 0, std::to_string(pid)));
+  }
+  if (d.terminal) *pty_master = TRY(ch.ReceiveFd(Stage::kTerminal));
+  return ch.Expect(Stage::kReadyToExec);
+}
+
+// Waits for the child's execve: EOF on the CLOEXEC channel, or its kExecFailed.
+Result<void> AwaitExec(Channel& ch) {
   Message m = TRY(ch.Receive());
-  if (m.eof) return Ok();  // CLOEXEC channel closed by a successful execve
+  if (m.eof) return Ok();
   if (m.stage == Stage::kExecFailed) return Channel::ToError(m);
   return Error(Errc::kInternal, "stage channel: unexpected message after kReadyToExec");
 }
 
-// Clones the child that runs `child_main` (which never returns), born in `pid_ns` when set,
-// then drives it through the stages to its execve. On any failure the child is killed and
-// reaped; the caller's guards take care of the cgroup.
+struct Cloned {
+  pid_t pid = -1;
+  UniqueFd pidfd;
+  Channel ch;
+};
+
+// Clones the child that runs `child_main` (which never returns), born in `pid_ns` when set.
 template <class ChildMain>
-Result<Started> CloneAndDrive(uint64_t flags, const UniqueFd& pid_ns, cgroup::CgroupManager* cg,
-                              bool terminal, std::string_view what, ChildMain child_main) {
+Result<Cloned> CloneChild(uint64_t flags, const UniqueFd& pid_ns, std::string_view what,
+                          ChildMain child_main) {
   auto [parent_ch, child_ch] = TRY(Channel::Pair());
   PidNsSwitch pid_switch;
   if (pid_ns) TRY(pid_switch.Enter(pid_ns.get()));
@@ -135,24 +184,80 @@ Result<Started> CloneAndDrive(uint64_t flags, const UniqueFd& pid_ns, cgroup::Cg
   int clone_err = errno;
   pid_switch.Leave();
   if (pid < 0) return Error::FromErrno(clone_err, std::string(what) + ": clone3");
-  UniqueFd pidfd_owner(pidfd);
-  child_ch.Close();
-  ChildGuard child_guard(pid, pidfd);
+  Cloned c;
+  c.pid = pid;
+  c.pidfd = UniqueFd(pidfd);
+  c.ch = std::move(parent_ch);
+  return c;
+}
 
+// Clone, drive to kReadyToExec and wait for the execve: Exec's whole life. On any failure
+// the child is killed and reaped; the caller's guards take care of the cgroup.
+template <class ChildMain>
+Result<Started> CloneAndDrive(uint64_t flags, const UniqueFd& pid_ns, const Drive& d,
+                              std::string_view what, ChildMain child_main) {
+  Cloned c = TRY(CloneChild(flags, pid_ns, what, child_main));
+  ChildGuard child_guard(c.pid, c.pidfd.get());
   UniqueFd pty_master;
-  TRY(DriveChild(parent_ch, pid, cg, terminal ? &pty_master : nullptr).Wrap(what));
-
+  TRY(DriveChild(c.ch, c.pid, d, &pty_master).Wrap(what));
+  TRY(AwaitExec(c.ch).Wrap(what));
   child_guard.Release();
   Started s;
-  s.pid = pid;
-  s.pidfd = std::move(pidfd_owner);
+  s.pid = c.pid;
+  s.pidfd = std::move(c.pidfd);
   s.pty_master = std::move(pty_master);
   return s;
 }
 
+// Removes the state directory unless released: a failed create leaves nothing.
+class StateDirGuard {
+ public:
+  StateDirGuard() = default;
+  StateDirGuard(const StateDirGuard&) = delete;
+  StateDirGuard& operator=(const StateDirGuard&) = delete;
+  ~StateDirGuard() {
+    if (!dir_.empty()) (void)RemoveTreeAbs(dir_);
+  }
+  void Guard(std::string dir) { dir_ = std::move(dir); }
+  void Release() { dir_.clear(); }
+
+ private:
+  std::string dir_;
+};
+
 }  // namespace
 
-Result<Started> Run(const oci::RuntimeSpec& spec, const RunOptions& opts) {
+struct Created::Impl {
+  Channel ch;
+  UniqueFd pidfd;
+  std::unique_ptr<cgroup::CgroupManager> cg;
+  std::string state_dir;
+  std::vector<oci::Hook> poststart;
+  nlohmann::json state;
+  std::string what;
+  bool detached = false;
+};
+
+Created::Created(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Created::Created(Created&& o) noexcept
+    : impl_(std::move(o.impl_)), started_(std::move(o.started_)) {}
+
+Created::~Created() {
+  if (!impl_ || impl_->detached) return;
+  // Never started: nothing of it may stay.
+  { ChildGuard kill(started_.pid, impl_->pidfd.get()); }
+  if (impl_->cg) {
+    (void)impl_->cg->KillAll();
+    (void)impl_->cg->Remove();
+  }
+  if (!impl_->state_dir.empty()) (void)RemoveTreeAbs(impl_->state_dir);
+}
+
+void Created::Detach() {
+  if (impl_) impl_->detached = true;
+}
+
+Result<Created> Create(const oci::RuntimeSpec& spec, const RunOptions& opts) {
   std::unique_ptr<cgroup::CgroupManager> cg;
   if (!spec.linux.cgroups_path.empty()) cg = TRY(cgroup::NewCgroupManager(spec.linux.cgroups_path));
   bool v2 = cg && cg->version() == cgroup::Version::kV2;
@@ -161,10 +266,12 @@ Result<Started> Run(const oci::RuntimeSpec& spec, const RunOptions& opts) {
   uint64_t flags = CLONE_NEWNS;
   std::vector<UniqueFd> ns_fds;
   UniqueFd pid_ns;
+  bool new_user = false;
   for (const oci::Namespace& n : spec.linux.namespaces) {
     int f = TRY(NamespaceFlag(n.type));
     if (n.path.empty()) {
       flags |= f;
+      new_user |= (f == CLONE_NEWUSER);
       continue;
     }
     UniqueFd fd = OpenNs(n.path);
@@ -174,7 +281,10 @@ Result<Started> Run(const oci::RuntimeSpec& spec, const RunOptions& opts) {
       continue;
     }
     if (f == CLONE_NEWNS) flags &= ~static_cast<uint64_t>(CLONE_NEWNS);
-    cfg.join_ns.emplace_back(fd.get(), f);
+    if (f == CLONE_NEWUSER)
+      cfg.join_ns.emplace(cfg.join_ns.begin(), fd.get(), f);  // first: the others need it
+    else
+      cfg.join_ns.emplace_back(fd.get(), f);
     ns_fds.push_back(std::move(fd));
   }
   if (flags & CLONE_NEWCGROUP) flags &= ~static_cast<uint64_t>(CLONE_NEWCGROUP);  // after join
@@ -185,15 +295,230 @@ Result<Started> Run(const oci::RuntimeSpec& spec, const RunOptions& opts) {
     cfg.process.stdio[2] = opts.stdio.err;
   }
 
+  State st;
+  st.id = opts.container_id;
+  st.bundle = opts.bundle;
+  st.rootfs = spec.root.path;
+  st.created = NowRfc3339();
+  st.cgroups_path = spec.linux.cgroups_path;
+  st.annotations = spec.annotations.is_object() ? spec.annotations : nlohmann::json::object();
+  // The create-time hooks see "created" (what runtime-tools' validation checks, as crun
+  // and runc pass it), though the init is still being set up.
+  nlohmann::json hook_state = OciState(st, Status::kCreated);
+  cfg.state = hook_state;
+
+  StateDirGuard dir_guard;
+  UniqueFd fifo;
+  if (!opts.state_dir.empty()) {
+    if (mkdir(opts.state_dir.c_str(), 0711) != 0) {
+      if (errno == EEXIST)
+        return Error(Errc::kAlreadyExists, "container " + opts.container_id + " already exists");
+      return Error::FromErrno(errno, "mkdir " + opts.state_dir);
+    }
+    dir_guard.Guard(opts.state_dir);
+    TRY(WriteStateFile(opts.state_dir, kSpecFile, oci::ToJson(spec).dump()));
+    std::string fifo_path = opts.state_dir + "/" + kExecFifo;
+    if (mkfifo(fifo_path.c_str(), 0600) != 0) return Error::FromErrno(errno, "mkfifo " + fifo_path);
+    // O_RDWR never blocks on a fifo; the child inherits this copy and waits on it.
+    fifo = UniqueFd(::open(fifo_path.c_str(), O_RDWR | O_CLOEXEC));
+    if (!fifo) return Error::FromErrno(errno, "open " + fifo_path);
+    cfg.release_fd = fifo.get();
+  }
+
   if (cg) TRY(cg->Create().Wrap("create cgroup " + spec.linux.cgroups_path));
   CgroupGuard cg_guard(cg.get());
-  if (cg) TRY(cg->Apply(spec.linux.resources).Wrap("cgroup " + spec.linux.cgroups_path));
+  if (cg) {
+    // As runc and crun do: whatever the spec's device rules, the devices every container
+    // needs (null, zero, full, random, urandom, tty, console, ptmx, pts/*, net/tun) stay
+    // usable. A spec without rules leaves the cgroup as its parent has it.
+    oci::LinuxResources res = spec.linux.resources;
+    if (!res.devices.empty()) {
+      std::vector<oci::DeviceRule> base = oci::DefaultDeviceRules();
+      res.devices.insert(res.devices.end(), base.begin() + 1, base.end());  // not its deny-all
+    }
+    TRY(cg->Apply(res).Wrap("cgroup " + spec.linux.cgroups_path));
+  }
 
-  Started s = TRY(CloneAndDrive(flags, pid_ns, cg.get(), cfg.process.terminal,
-                                "start container " + opts.container_id,
-                                [&cfg](Channel& ch) { RunInit(cfg, ch); }));
+  std::string what = "create container " + opts.container_id;
+  Cloned c = TRY(CloneChild(flags, pid_ns, what, [&cfg](Channel& ch) { RunInit(cfg, ch); }));
+  ChildGuard child_guard(c.pid, c.pidfd.get());
+  fifo.reset();  // only the child reads it
+  Drive d;
+  d.cg = cg.get();
+  d.terminal = cfg.process.terminal;
+  if (new_user) d.id_maps = &spec.linux;
+  if (cfg.sync_hooks) {
+    d.hooks = &spec.hooks;
+    d.state = &hook_state;
+  }
+  UniqueFd pty_master;
+  TRY(DriveChild(c.ch, c.pid, d, &pty_master).Wrap(what));
+
+  st.pid = c.pid;
+  st.pid_start = ProcessStartTime(c.pid);
+  if (!opts.state_dir.empty()) TRY(SaveState(opts.state_dir, st));
+
+  auto impl = std::make_unique<Created::Impl>();
+  impl->ch = std::move(c.ch);
+  impl->pidfd = std::move(c.pidfd);
+  impl->state_dir = opts.state_dir;
+  impl->poststart = spec.hooks.poststart;
+  impl->state = OciState(st, Status::kRunning);
+  impl->what = "start container " + opts.container_id;
+  Created created(std::move(impl));
+  created.started_.pid = c.pid;
+  created.started_.pty_master = std::move(pty_master);
+  created.impl_->cg = std::move(cg);
+  child_guard.Release();
   cg_guard.Release();
-  return s;
+  dir_guard.Release();
+  return created;
+}
+
+namespace {
+
+// Writes the byte the created init waits for into its exec fifo, then removes the fifo (the
+// container is no longer `created`). kBusy if another start got there first.
+Result<void> ReleaseFifo(const std::string& dir, const std::string& id) {
+  std::string path = dir + "/" + kExecFifo;
+  UniqueFd f(::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+  if (!f) {
+    if (errno == ENOENT) return Error(Errc::kBusy, "container " + id + " is not created: already started");
+    if (errno == ENXIO) return Error(Errc::kBusy, "container " + id + ": its init has exited (stopped)");
+    return Error::FromErrno(errno, "open " + path);
+  }
+  if (unlink(path.c_str()) != 0) {
+    if (errno == ENOENT) return Error(Errc::kBusy, "container " + id + " is already started");
+    return Error::FromErrno(errno, "remove " + path);
+  }
+  if (write(f.get(), "0", 1) != 1) return Error::FromErrno(errno, "write " + path);
+  return Ok();
+}
+
+void RunPoststart(const std::vector<oci::Hook>& hooks, const nlohmann::json& state) {
+  // The spec: a failing poststart hook is logged, the container runs on.
+  if (auto r = RunHooks(hooks, state.dump(), "poststart"); !r) LogWarn(r.error().message());
+}
+
+}  // namespace
+
+Result<Started> Created::Start() && {
+  Impl& in = *impl_;
+  if (in.state_dir.empty()) {
+    TRY(in.ch.Send(Stage::kExec).Wrap(in.what));
+  } else {
+    TRY(ReleaseFifo(in.state_dir, in.state.value("id", "")));
+  }
+  if (auto r = AwaitExec(in.ch); !r) {
+    return std::move(r).error().Wrap(in.what);  // ~Created kills and removes what is left
+  }
+  RunPoststart(in.poststart, in.state);
+  in.detached = true;
+  started_.pidfd = std::move(in.pidfd);
+  return std::move(started_);
+}
+
+Result<Started> Run(const oci::RuntimeSpec& spec, const RunOptions& opts) {
+  Created c = TRY(Create(spec, opts));
+  return std::move(c).Start();
+}
+
+namespace {
+
+struct Locked {
+  FileLock lock;
+  State state;
+  Status status;
+};
+
+Result<Locked> LockAndLoad(const std::string& dir) {
+  if (!IsDirectory(dir))
+    return Error(Errc::kNotFound, "container " + Basename(dir) + " does not exist");
+  Locked l;
+  l.lock = TRY(FileLock::Acquire(dir + "/lock", FileLock::Mode::kExclusive));
+  l.state = TRY(LoadState(dir));
+  l.status = CurrentStatus(dir, l.state);
+  return l;
+}
+
+Error WrongState(const State& s, Status st, std::string_view action) {
+  return Error(Errc::kBusy, "cannot " + std::string(action) + " container " + s.id +
+                                ": it is " + std::string(StatusName(st)));
+}
+
+// Signals the init only if it is still the process we created (start time checked after
+// pidfd_open, so the pid cannot be recycled in between).
+Result<void> SignalInit(const State& s, int sig) {
+  UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, s.pid, 0)));
+  if (!pidfd || ProcessStartTime(s.pid) != s.pid_start)
+    return Error(Errc::kBusy, "container " + s.id + " is stopped: its init has exited");
+  if (syscall(SYS_pidfd_send_signal, pidfd.get(), sig, nullptr, 0) != 0)
+    return Error::FromErrno(errno, "signal " + std::to_string(sig) + " to the init of " + s.id);
+  return Ok();
+}
+
+// Waits (bounded) until the init has exited.
+void AwaitExit(const State& s, int timeout_ms) {
+  UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, s.pid, 0)));
+  if (!pidfd || ProcessStartTime(s.pid) != s.pid_start) return;
+  struct pollfd p = {pidfd.get(), POLLIN, 0};
+  while (poll(&p, 1, timeout_ms) < 0 && errno == EINTR) {
+  }
+}
+
+}  // namespace
+
+Result<void> Start(const std::string& dir) {
+  Locked l = TRY(LockAndLoad(dir));
+  if (l.status != Status::kCreated) return WrongState(l.state, l.status, "start");
+  TRY(ReleaseFifo(dir, l.state.id));
+  oci::RuntimeSpec spec = TRY(LoadSpec(dir));
+  RunPoststart(spec.hooks.poststart, OciState(l.state, Status::kRunning));
+  return Ok();
+}
+
+Result<void> Kill(const std::string& dir, int sig, bool all) {
+  Locked l = TRY(LockAndLoad(dir));
+  if (l.status == Status::kStopped) return WrongState(l.state, l.status, "kill");
+  if (all && !l.state.cgroups_path.empty()) {
+    for (pid_t p : TRY(CgroupPids(l.state.cgroups_path))) ::kill(p, sig);
+    return Ok();
+  }
+  return SignalInit(l.state, sig);
+}
+
+Result<void> Delete(const std::string& dir, bool force) {
+  Locked l = TRY(LockAndLoad(dir));
+  const State& s = l.state;
+  if ((l.status == Status::kRunning || l.status == Status::kPaused) && !force)
+    return Error(Errc::kBusy, "cannot delete container " + s.id + ": it is " +
+                                  std::string(StatusName(l.status)) +
+                                  "; stop it first or use --force");
+  if (l.status != Status::kStopped) {
+    if (l.status == Status::kPaused && !s.cgroups_path.empty()) (void)Freeze(s.cgroups_path, false);
+    (void)SignalInit(s, SIGKILL);
+    AwaitExit(s, 2000);
+  }
+  if (!s.cgroups_path.empty()) TRY(RemoveCgroup(s.cgroups_path).Wrap("delete " + s.id));
+  auto spec = LoadSpec(dir);
+  TRY(RemoveTreeAbs(dir).Wrap("delete " + s.id));
+  if (spec) {
+    if (auto r = RunHooks(spec->hooks.poststop, OciState(s, Status::kStopped).dump(), "poststop");
+        !r)
+      LogWarn(r.error().message());
+  }
+  return Ok();
+}
+
+Result<void> Pause(const std::string& dir, bool paused) {
+  Locked l = TRY(LockAndLoad(dir));
+  Status want_from = paused ? Status::kRunning : Status::kPaused;
+  if (l.status != want_from) return WrongState(l.state, l.status, paused ? "pause" : "resume");
+  if (l.state.cgroups_path.empty())
+    return Error(Errc::kUnsupported, "container " + l.state.id + " has no cgroup to freeze");
+  TRY(Freeze(l.state.cgroups_path, paused));
+  l.state.paused = paused;
+  return SaveState(dir, l.state);
 }
 
 Result<Started> Exec(pid_t init_pid, const oci::RuntimeSpec& spec, const oci::Process& process,
@@ -204,8 +529,8 @@ Result<Started> Exec(pid_t init_pid, const oci::RuntimeSpec& spec, const oci::Pr
   std::vector<UniqueFd> ns_fds;
   std::vector<std::pair<int, int>> join;
   UniqueFd pid_ns;
-  // mnt last: joining it changes our root and cwd to the container's.
-  for (const char* name : {"ipc", "uts", "net", "cgroup", "pid", "mnt"}) {
+  // user first: the others are owned by it. mnt last: joining it changes our root.
+  for (const char* name : {"user", "ipc", "uts", "net", "cgroup", "pid", "mnt"}) {
     UniqueFd theirs = OpenNs(base + name);
     if (!theirs) {
       if (errno == ENOENT && std::string(name) == "cgroup") continue;
@@ -233,7 +558,11 @@ Result<Started> Exec(pid_t init_pid, const oci::RuntimeSpec& spec, const oci::Pr
     plan.stdio[2] = opts.stdio.err;
   }
 
-  return CloneAndDrive(0, pid_ns, cg.get(), plan.terminal, "exec in container",
+  plan.preserve_fds = opts.preserve_fds;
+  Drive d;
+  d.cg = cg.get();
+  d.terminal = plan.terminal;
+  return CloneAndDrive(0, pid_ns, d, "exec in container",
                        [&join, &plan](Channel& ch) { RunExecInit(join, plan, ch); });
 }
 

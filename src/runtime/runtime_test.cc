@@ -12,7 +12,9 @@
 #include <cstdlib>
 
 #include "runtime/cgroup/cgroup_manager.h"
+#include "runtime/init.h"
 #include "runtime/linux_mount.h"
+#include "runtime/state.h"
 #include "util/fs.h"
 #include "util/strings.h"
 
@@ -61,15 +63,7 @@ class RuntimeTest : public ::testing::Test {
     s.process.capabilities.permitted = oci::DefaultCapabilities();
     s.root.path = rootfs_;
     s.hostname = "shaletest";
-    s.mounts = {
-        {"/proc", "proc", "proc", {"nosuid", "noexec", "nodev"}},
-        {"/dev", "tmpfs", "tmpfs", {"nosuid", "strictatime", "mode=755", "size=65536k"}},
-        {"/dev/pts", "devpts", "devpts",
-         {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
-        {"/dev/shm", "tmpfs", "shm", {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
-        {"/dev/mqueue", "mqueue", "mqueue", {"nosuid", "noexec", "nodev"}},
-        {"/sys", "sysfs", "sysfs", {"nosuid", "noexec", "nodev", "ro"}},
-    };
+    s.mounts = oci::DefaultLinuxMounts();
     s.linux.namespaces = {{"pid", ""}, {"network", ""}, {"ipc", ""}, {"uts", ""}, {"mount", ""}};
     s.linux.cgroups_path = cgroups_path_;
     s.linux.masked_paths = oci::DefaultMaskedPaths();
@@ -537,6 +531,172 @@ void Bench200(const oci::RuntimeSpec& s, const std::string& cgroups_path, const 
   }
   auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0);
   printf("200 runs (%s): %.1f ms total, %.2f ms per run\n", what, ms.count(), ms.count() / 200);
+}
+
+// The lifecycle with a state directory, as shale-runc drives it: created (blocked before
+// execve on the fifo) -> running -> stopped -> deleted, and the errors of a wrong state.
+TEST_F(RuntimeTest, LifecycleThroughTheStateDir) {
+  std::string dir = tmp_.path() + "/state-c1";
+  RunOptions o;
+  o.container_id = "c1";
+  o.bundle = tmp_.path();
+  o.state_dir = dir;
+  o.die_with_parent = false;
+  oci::RuntimeSpec spec = Spec({"sleep", "100"});
+  spec.annotations = {{"org.example", "v"}};
+  auto created = Create(spec, o);
+  ASSERT_TRUE(created) << created.error().message();
+  pid_t pid = created->pid();
+  children_.push_back(pid);
+  created->Detach();
+  auto st = LoadState(dir);
+  ASSERT_TRUE(st) << st.error().message();
+  EXPECT_EQ(st->pid, pid);
+  EXPECT_EQ(CurrentStatus(dir, *st), Status::kCreated);
+  nlohmann::json j = OciState(*st, Status::kCreated);
+  EXPECT_EQ(j["status"], "created");
+  EXPECT_EQ(j["bundle"], tmp_.path());
+  EXPECT_EQ(j["annotations"]["org.example"], "v");
+  // Blocked before execve: still this binary, not sleep.
+  EXPECT_NE(*ReadFile("/proc/" + std::to_string(pid) + "/comm"), "sleep\n");
+  auto again = Create(spec, o);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code(), Errc::kAlreadyExists);
+
+  ASSERT_TRUE(Start(dir));
+  EXPECT_EQ(CurrentStatus(dir, *st), Status::kRunning);
+  for (int i = 0; i < 100 && *ReadFile("/proc/" + std::to_string(pid) + "/comm") != "sleep\n"; ++i)
+    usleep(10000);
+  EXPECT_EQ(*ReadFile("/proc/" + std::to_string(pid) + "/comm"), "sleep\n");
+  auto start2 = Start(dir);
+  ASSERT_FALSE(start2);
+  EXPECT_EQ(start2.error().code(), Errc::kBusy);
+  EXPECT_NE(start2.error().message().find("running"), std::string::npos);
+  auto del = Delete(dir, /*force=*/false);
+  ASSERT_FALSE(del);
+  EXPECT_EQ(del.error().code(), Errc::kBusy);
+  ASSERT_TRUE(Pause(dir, true));
+  EXPECT_EQ(CurrentStatus(dir, *LoadState(dir)), Status::kPaused);
+  ASSERT_TRUE(Pause(dir, false));
+
+  ASSERT_TRUE(Kill(dir, SIGKILL, /*all=*/false));
+  ASSERT_TRUE(Wait(pid));  // we are its parent: reap it, as a shim would
+  children_.clear();
+  EXPECT_EQ(CurrentStatus(dir, *st), Status::kStopped);
+  auto kill2 = Kill(dir, SIGTERM, false);
+  ASSERT_FALSE(kill2);
+  EXPECT_EQ(kill2.error().code(), Errc::kBusy);
+  auto d = Delete(dir, false);
+  ASSERT_TRUE(d) << d.error().message();
+  EXPECT_FALSE(PathExists(dir));
+  auto gone = LoadState(dir);
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().code(), Errc::kNotFound);
+  auto cg = cgroup::NewCgroupManager(cgroups_path_);
+  for (const std::string& cdir : (*cg)->Dirs()) EXPECT_FALSE(PathExists(cdir)) << cdir;
+}
+
+// A created container that is never started leaves nothing once its handle goes.
+TEST_F(RuntimeTest, CreatedButNotStartedLeavesNothing) {
+  std::string dir = tmp_.path() + "/state-c2";
+  RunOptions o;
+  o.container_id = "c2";
+  o.state_dir = dir;
+  pid_t pid;
+  {
+    auto created = Create(Spec({"sleep", "100"}), o);
+    ASSERT_TRUE(created) << created.error().message();
+    pid = created->pid();
+    EXPECT_TRUE(PathExists(dir + "/exec.fifo"));
+  }
+  EXPECT_NE(kill(pid, 0), 0);
+  EXPECT_FALSE(PathExists(dir));
+  auto cg = cgroup::NewCgroupManager(cgroups_path_);
+  for (const std::string& cdir : (*cg)->Dirs()) EXPECT_FALSE(PathExists(cdir)) << cdir;
+}
+
+// In-process (shale run): released over the channel; startContainer runs inside the
+// container before the process, createContainer before pivot_root.
+TEST_F(RuntimeTest, HooksInsideTheContainer) {
+  oci::RuntimeSpec s = Spec({"cat", "/tmp/start-hook"});
+  s.hooks.start_container = {{"/bin/sh", {"sh", "-c", "echo started > /tmp/start-hook"}, {}, {}}};
+  s.hooks.create_runtime = {{"/bin/sh", {"sh", "-c", "cat > " + tmp_.path() + "/state.json"}, {}, {}}};
+  auto [code, out] = RunCapture(s);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_EQ(out, "started\n");
+  auto state = nlohmann::json::parse(*ReadFile(tmp_.path() + "/state.json"));
+  EXPECT_EQ(state["status"], "created");
+  EXPECT_GT(state["pid"].get<int>(), 0);
+}
+
+TEST_F(RuntimeTest, UserNamespaceWithMappings) {
+  // The mapped root must reach the rootfs: the temp dir is 0700.
+  ASSERT_EQ(chmod(tmp_.path().c_str(), 0755), 0);
+  oci::RuntimeSpec s = Spec({"sh", "-c", "cat /proc/self/uid_map; id -u"});
+  s.linux.namespaces.push_back({"user", ""});
+  s.linux.uid_mappings = {{0, 200000, 65536}};
+  s.linux.gid_mappings = {{0, 200000, 65536}};
+  auto [code, out] = RunCapture(s);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("200000"), std::string::npos) << out;
+  EXPECT_NE(out.find("\n0\n"), std::string::npos) << out;
+}
+
+// PlanInit: spec -> InitConfig, pure.
+TEST(PlanInitTest, Table) {
+  struct Case {
+    const char* name;
+    std::function<void(oci::RuntimeSpec&)> edit;
+    std::optional<Errc> error;
+  };
+  std::vector<Case> cases = {
+      {"minimal", [](oci::RuntimeSpec&) {}, std::nullopt},
+      {"relative root", [](oci::RuntimeSpec& s) { s.root.path = "rootfs"; }, Errc::kInvalidArgument},
+      {"no args", [](oci::RuntimeSpec& s) { s.process.args.clear(); }, Errc::kInvalidArgument},
+      {"user ns without maps", [](oci::RuntimeSpec& s) { s.linux.namespaces.push_back({"user", ""}); },
+       Errc::kInvalidArgument},
+      {"maps without user ns", [](oci::RuntimeSpec& s) { s.linux.uid_mappings = {{0, 1000, 1}}; },
+       Errc::kInvalidArgument},
+      {"shared rootfs propagation", [](oci::RuntimeSpec& s) { s.linux.rootfs_propagation = "shared"; },
+       Errc::kUnsupported},
+      {"bad sysctl key", [](oci::RuntimeSpec& s) { s.linux.sysctl["../x"] = "1"; },
+       Errc::kInvalidArgument},
+      {"unknown rlimit", [](oci::RuntimeSpec& s) { s.process.rlimits = {{"RLIMIT_BOGUS", 1, 1}}; },
+       Errc::kInvalidArgument},
+      {"unknown capability", [](oci::RuntimeSpec& s) { s.process.capabilities.bounding = {"CAP_BOGUS"}; },
+       Errc::kInvalidArgument},
+  };
+  for (const Case& c : cases) {
+    oci::RuntimeSpec s;
+    s.process.args = {"true"};
+    s.root.path = "/";
+    c.edit(s);
+    auto r = PlanInit(s, RunOptions{}, false);
+    if (c.error) {
+      ASSERT_FALSE(r) << c.name;
+      EXPECT_EQ(r.error().code(), *c.error) << c.name << ": " << r.error().message();
+    } else {
+      EXPECT_TRUE(r) << c.name << ": " << r.error().message();
+    }
+  }
+  oci::RuntimeSpec s;
+  s.process.args = {"true"};
+  s.process.user.umask = 077;
+  s.process.oom_score_adj = 500;
+  s.root.path = "/";
+  s.linux.sysctl = {{"net.ipv4.ip_forward", "1"}};
+  s.linux.rootfs_propagation = "rslave";
+  s.hooks.prestart = {{"/bin/true", {}, {}, {}}};
+  RunOptions o;
+  o.preserve_fds = 2;
+  auto c = PlanInit(s, o, false);
+  ASSERT_TRUE(c) << c.error().message();
+  EXPECT_EQ(c->sysctl[0].first, "net/ipv4/ip_forward");
+  EXPECT_EQ(c->root_propagation, static_cast<unsigned long>(MS_SLAVE | MS_REC));
+  EXPECT_EQ(c->process.umask, 077u);
+  EXPECT_EQ(*c->process.oom_score_adj, 500);
+  EXPECT_EQ(c->process.preserve_fds, 2);
+  EXPECT_TRUE(c->sync_hooks);
 }
 
 TEST_F(RuntimeTest, DISABLED_Bench200) { Bench200(Spec({"true"}), cgroups_path_, "bare"); }

@@ -62,6 +62,33 @@ class V1 : public CgroupManager {
       if (r.cpu_shares)
         TRY(WriteCgroupFile(*cpu + "/cpu.shares", std::to_string(*r.cpu_shares)));
     }
+    if (const std::string* mem = Dir("memory")) {
+      if (r.memory_reservation)
+        TRY(WriteCgroupFile(*mem + "/memory.soft_limit_in_bytes",
+                            std::to_string(*r.memory_reservation)));
+      if (r.memory_swappiness)
+        TRY(WriteCgroupFile(*mem + "/memory.swappiness", std::to_string(*r.memory_swappiness)));
+      if (r.memory_disable_oom_killer)
+        TRY(WriteCgroupFile(*mem + "/memory.oom_control", *r.memory_disable_oom_killer ? "1" : "0"));
+      if (r.memory_kernel)
+        TRY(WriteCgroupFile(*mem + "/memory.kmem.limit_in_bytes", std::to_string(*r.memory_kernel)));
+      if (r.memory_kernel_tcp)
+        TRY(WriteCgroupFile(*mem + "/memory.kmem.tcp.limit_in_bytes",
+                            std::to_string(*r.memory_kernel_tcp)));
+    }
+    if (const std::string* cpu = Dir("cpu")) {
+      // period first: the kernel checks runtime against it
+      if (r.cpu_realtime_period)
+        TRY(WriteCgroupFile(*cpu + "/cpu.rt_period_us", std::to_string(*r.cpu_realtime_period)));
+      if (r.cpu_realtime_runtime)
+        TRY(WriteCgroupFile(*cpu + "/cpu.rt_runtime_us", std::to_string(*r.cpu_realtime_runtime)));
+    }
+    if (const std::string* cs = Dir("cpuset")) {
+      if (!r.cpu_cpus.empty()) TRY(WriteCgroupFile(*cs + "/cpuset.cpus", r.cpu_cpus));
+      if (!r.cpu_mems.empty()) TRY(WriteCgroupFile(*cs + "/cpuset.mems", r.cpu_mems));
+    } else if (!r.cpu_cpus.empty() || !r.cpu_mems.empty()) {
+      return Error(Errc::kUnsupported, "cgroup v1: cpuset is not mounted under " + root_);
+    }
     if (const std::string* pids = Dir("pids"); pids && r.pids_limit) {
       std::string v = *r.pids_limit > 0 ? std::to_string(*r.pids_limit) : "max";
       TRY(WriteCgroupFile(*pids + "/pids.max", v));

@@ -60,6 +60,15 @@ class V2 : public CgroupManager {
     if (r.pids_limit)
       TRY(WriteCgroupFile(dir_ + "/pids.max",
                           *r.pids_limit > 0 ? std::to_string(*r.pids_limit) : "max"));
+    if (r.memory_reservation)
+      TRY(WriteCgroupFile(dir_ + "/memory.low", std::to_string(*r.memory_reservation)));
+    if (!r.cpu_cpus.empty()) TRY(WriteCgroupFile(dir_ + "/cpuset.cpus", r.cpu_cpus));
+    if (!r.cpu_mems.empty()) TRY(WriteCgroupFile(dir_ + "/cpuset.mems", r.cpu_mems));
+    if (r.memory_swappiness || r.memory_disable_oom_killer || r.memory_kernel ||
+        r.memory_kernel_tcp || r.cpu_realtime_runtime || r.cpu_realtime_period)
+      return Error(Errc::kUnsupported,
+                   "cgroup v2 has no memory swappiness, disableOOMKiller, kernel memory or "
+                   "realtime cpu limits: remove them from linux.resources");
     if (!r.devices.empty()) TRY(AttachDeviceFilter(dir_, r.devices));
     return Ok();
   }

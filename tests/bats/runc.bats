@@ -1,0 +1,295 @@
+#!/usr/bin/env bats
+# shale-runc driven by runc's conventions: a bundle from `shale-runc spec` over the busybox
+# rootfs, the lifecycle create -> start -> kill -> delete, wrong-state errors, exit codes,
+# hooks, user namespaces, fds, the console socket and CVE-2019-5736.
+
+load runc_helpers
+
+setup() { runc_setup; }
+teardown() { runc_teardown; }
+
+@test "runc: spec makes a bundle that runs; run passes stdout and the exit status" {
+  [ -f "$B/config.json" ]
+  run "$SHALE_RUNC" spec --bundle "$B"
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"exists"* ]]
+  spec_args sh -c 'echo hello from shale-runc; exit 3'
+  run runc run c1
+  [ "$status" -eq 3 ]
+  [ "$output" = "hello from shale-runc" ]
+  # run deletes what it created
+  run runc state c1
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"does not exist"* ]]
+  spec_args /bin/nonexistent
+  run runc run c1
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"nonexistent"* ]]
+  [ -z "$(ls "$STATE")" ]
+  run "$SHALE_RUNC" --version
+  [[ "$output" == *"spec: 1.1.0"* ]]
+}
+
+@test "runc: create, start, state, kill, delete and the errors of a wrong state" {
+  spec_args sleep 100
+  runc create --pid-file "$T/pid" c1
+  [ "$(runc_status c1)" = created ]
+  pid=$(runc state c1 | jq .pid)
+  [ "$pid" = "$(cat "$T/pid")" ]
+  [ "$(runc state c1 | jq -r .bundle)" = "$B" ]
+  # Blocked before exec: still our own binary, not sleep.
+  [ "$(cat /proc/$pid/comm)" != sleep ]
+  run runc create c1
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"already exists"* ]]
+  runc start c1
+  [ "$(runc_status c1)" = running ]
+  [ "$(cat /proc/$pid/comm)" = sleep ]
+  run runc start c1
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"it is running"* ]]
+  run runc delete c1
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"running"*"--force"* ]]
+  [ "$(runc list -q)" = c1 ]
+  [ "$(runc ps --format json c1)" = "[$pid]" ]
+  [ "$(runc events --stats c1 | jq .data.pids.current)" = 1 ]
+  echo '{"pids": {"limit": 77}}' | runc update --resources - c1
+  [ "$(cat /sys/fs/cgroup/pids/"$CG"/pids.max 2>/dev/null || cat /sys/fs/cgroup/"$CG"/pids.max)" = 77 ]
+  runc pause c1
+  [ "$(runc_status c1)" = paused ]
+  grep -q '^State:.*(stopped)' /proc/$pid/status || grep -q FROZEN /sys/fs/cgroup/freezer/"$CG"/freezer.state
+  runc resume c1
+  [ "$(runc_status c1)" = running ]
+  runc kill c1 KILL
+  for i in $(seq 50); do [ "$(runc_status c1)" = stopped ] && break; sleep 0.1; done
+  [ "$(runc_status c1)" = stopped ]
+  [ "$(runc state c1 | jq .pid)" = 0 ]
+  run runc kill c1 TERM
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"stopped"* ]]
+  run runc start c1
+  [ "$status" -ne 0 ]
+  runc delete c1
+  run runc state c1
+  [ "$status" -ne 0 ]
+  [ ! -d /sys/fs/cgroup/pids/"$CG" ] && [ ! -d /sys/fs/cgroup/"$CG" ]
+  # delete --force of what does not exist is not an error (podman and containerd rely on it)
+  runc delete --force c1
+  run runc delete c1
+  [ "$status" -ne 0 ]
+  run runc start no-such
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"does not exist"* ]]
+  run runc create ../escape
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"invalid container id"* ]]
+}
+
+@test "runc: delete of a created container kills it; delete --force of a running one" {
+  spec_args sleep 100
+  runc create c1
+  pid=$(runc state c1 | jq .pid)
+  runc delete c1
+  [ ! -d "$STATE/c1" ]
+  ! kill -0 "$pid" 2>/dev/null || [ "$(awk '{print $3}' /proc/$pid/stat)" = Z ]
+  runc create c1
+  runc start c1
+  runc delete --force c1
+  [ -z "$(runc list -q)" ]
+}
+
+@test "runc: exec with an exit status, --cwd, --env, --user, --process; not in a stopped one" {
+  spec_args sleep 100
+  runc create c1
+  runc start c1
+  run runc exec c1 sh -c 'exit 5'
+  [ "$status" -eq 5 ]
+  run runc exec --cwd /tmp --env FOO=bar --user 1000:1000 c1 sh -c 'echo $(pwd) $FOO $(id -u):$(id -g)'
+  [ "$output" = "/tmp bar 1000:1000" ]
+  jq -n '{args:["sh","-c","echo from-process-file"],cwd:"/",env:["PATH=/bin"],user:{uid:0,gid:0}}' >"$T/p.json"
+  run runc exec --process "$T/p.json" c1
+  [ "$output" = from-process-file ]
+  runc exec -d --pid-file "$T/epid" c1 sleep 50
+  [ "$(cat /proc/$(cat "$T/epid")/comm)" = sleep ]
+  runc kill c1 KILL
+  for i in $(seq 50); do [ "$(runc_status c1)" = stopped ] && break; sleep 0.1; done
+  run runc exec c1 true
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"stopped"* ]]
+}
+
+@test "runc: hooks run in the spec's order with the state on stdin; a hook past its timeout fails create" {
+  cat >"$T/hook" <<EOS
+#!/bin/sh
+read -r state
+echo "\$1 \$(echo "\$state" | jq -r '.status + " " + .id + " " + (.pid|tostring)')" >>"$T/hooks.log"
+EOS
+  chmod +x "$T/hook"
+  h() { echo "{\"path\":\"$T/hook\",\"args\":[\"hook\",\"$1\"]}"; }
+  spec_set ".hooks = {prestart:[$(h prestart)], createRuntime:[$(h createRuntime)], createContainer:[$(h createContainer)], poststart:[$(h poststart)], poststop:[$(h poststop)], startContainer:[{path:\"/bin/sh\",args:[\"sh\",\"-c\",\"echo started > /tmp/start-hook\"]}]}"
+  spec_args sleep 100
+  runc create c1
+  pid=$(runc state c1 | jq .pid)
+  [ "$(cut -d' ' -f1 "$T/hooks.log" | tr '\n' ' ')" = "prestart createRuntime createContainer " ]
+  grep -q "^prestart created c1 $pid\$" "$T/hooks.log"
+  [ ! -e "$B/rootfs/tmp/start-hook" ]
+  runc start c1
+  [ "$(cat "$B/rootfs/tmp/start-hook")" = started ]
+  grep -q "^poststart running c1 $pid\$" "$T/hooks.log"
+  runc delete --force c1
+  grep -q "^poststop stopped c1" "$T/hooks.log"
+  [ "$(wc -l <"$T/hooks.log")" -eq 5 ]
+
+  spec_set ".hooks = {createRuntime:[{path:\"/bin/sleep\",args:[\"sleep\",\"30\"],timeout:1}]}"
+  SECONDS=0
+  run runc create c2
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"createRuntime hook /bin/sleep"*"timeout of 1 s"* ]]
+  [ "$SECONDS" -lt 10 ]
+  [ ! -d "$STATE/c2" ]
+  [ ! -d /sys/fs/cgroup/pids/"$CG" ] && [ ! -d /sys/fs/cgroup/"$CG" ]
+}
+
+@test "runc: a spec field shale does not implement is refused by name, leaving nothing" {
+  spec_set '.linux.intelRdt = {closID: "x"} | .process.apparmorProfile = "p"'
+  run runc create c1
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"linux.intelRdt"* ]]
+  [[ "$output" == *"process.apparmorProfile"* ]]
+  [ -z "$(ls "$STATE" 2>/dev/null)" ]
+  run runc --systemd-cgroup create c1
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"systemd"* ]]
+}
+
+@test "runc: linux.devices makes the nodes; sysctl, oomScoreAdj and umask are applied" {
+  spec_set '.linux.devices = [{path: "/dev/mynull", type: "c", major: 1, minor: 3, fileMode: 438, uid: 7, gid: 8}] | .linux.sysctl = {"net.ipv4.ip_unprivileged_port_start": "80"} | .process.oomScoreAdj = 123 | .process.user.umask = 63'
+  spec_args sh -c 'stat -c "%t:%T %a %u:%g" /dev/mynull; echo x > /dev/mynull && echo wrote; cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/self/oom_score_adj; umask'
+  run runc run c1
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = "1:3 666 7:8" ]
+  [ "${lines[1]}" = wrote ]
+  [ "${lines[2]}" = 80 ]
+  [ "${lines[3]}" = 123 ]
+  [ "${lines[4]}" = 0077 ]
+}
+
+@test "runc: a user namespace with uid/gid mappings" {
+  # The container's root (host uid 100000) must reach the rootfs through the test's dirs.
+  local d="$B"
+  while [ "$d" != / ]; do chmod a+x "$d"; d=$(dirname "$d"); done
+  spec_set '.linux.namespaces += [{type: "user"}] | .linux.uidMappings = [{containerID: 0, hostID: 100000, size: 65536}] | .linux.gidMappings = [{containerID: 0, hostID: 100000, size: 65536}]'
+  spec_args sh -c 'cat /proc/self/uid_map /proc/self/gid_map; id -u; sleep 100'
+  runc run -d c1 >"$T/out"
+  pid=$(runc state c1 | jq .pid)
+  for i in $(seq 50); do [ -s "$T/out" ] && grep -q '^0$' "$T/out" && break; sleep 0.1; done
+  [ "$(awk 'NR==1 {print $1, $2, $3}' "$T/out")" = "0 100000 65536" ]
+  [ "$(awk 'NR==2 {print $1, $2, $3}' "$T/out")" = "0 100000 65536" ]
+  grep -qx 0 "$T/out"
+  # In the host's eyes the container's root is uid 100000.
+  [ "$(awk '/^Uid:/ {print $2}' /proc/$pid/status)" = 100000 ]
+  runc exec c1 sh -c 'id -u' | grep -qx 0
+  runc delete --force c1
+  # Mappings without a user namespace are an error naming the fields.
+  spec_set '.linux.namespaces -= [{type: "user"}]'
+  run runc create c2
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"uidMappings"* ]]
+}
+
+@test "runc: only stdio, --preserve-fds and LISTEN_FDS fds reach the container; cwd stays inside" {
+  # probe fds lists the open fds above stderr.
+  spec_args /bin/probe fds
+  run runc run c1 5<"$B/config.json"
+  [ "$status" -eq 0 ]
+  [ -z "$output" ] || { echo "leaked fds: $output"; false; }
+  run runc run --preserve-fds 2 c1 3<"$B/config.json" 4<"$B/config.json" 5<"$B/config.json"
+  [ "$status" -eq 0 ]
+  [ "$(echo $output)" = "3 4" ] || { echo "fds: $output"; false; }
+  spec_args sh -c 'echo $LISTEN_FDS $LISTEN_PID; ls /proc/self/fd | tr "\n" " "'
+  run env LISTEN_FDS=1 "$SHALE_RUNC" --root "$STATE" run --bundle "$B" c1 3<"$B/config.json"
+  [[ "${lines[0]}" == "1 1" ]]
+  [[ "${lines[1]}" == "0 1 2 3 "* ]]
+  # A cwd that is a symlink out of the root resolves inside it (CVE-2024-21626).
+  ln -s ../../../../../../.. "$B/rootfs/escape"
+  spec_set '.process.cwd = "/escape"'
+  spec_args /bin/probe ls .
+  run runc run c1
+  [ "$status" -eq 0 ]
+  [[ "$output" == *probe* || "$output" == *bin* ]]
+  [[ "$output" != *"$(basename "$T")"* ]]
+}
+
+@test "runc: process.terminal sends the pty master over --console-socket" {
+  command -v python3 >/dev/null || { [ -z "${SHALE_CI:-}" ] || false; skip "python3 is not installed"; }
+  spec_set '.process.terminal = true'
+  spec_args sh -c 'tty; echo cols=$(stty size)'
+  spec_set '.process.consoleSize = {height: 30, width: 101}'
+  # A console socket receiver, as runc's recvtty: it prints what the terminal shows.
+  timeout 30 python3 - "$T/console.sock" >"$T/tty.out" 2>&1 <<'EOS' &
+import socket, sys, os
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1]); s.listen(1)
+c, _ = s.accept()
+msg, fds, _, _ = socket.recv_fds(c, 1024, 1)
+out = b""
+while True:
+    try:
+        d = os.read(fds[0], 4096)
+    except OSError:
+        break
+    if not d:
+        break
+    out += d
+sys.stdout.write(out.decode())
+EOS
+  rcv=$!
+  for i in $(seq 50); do [ -S "$T/console.sock" ] && break; sleep 0.1; done
+  run runc run --console-socket "$T/console.sock" c1
+  [ "$status" -eq 0 ]
+  wait "$rcv" || true
+  grep -q '^/dev/pts/0' "$T/tty.out" || { cat "$T/tty.out"; false; }
+  grep -q 'cols=30 101' "$T/tty.out"
+  spec_set '.process.terminal = true'
+  run runc create c2
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"--console-socket"* ]]
+}
+
+@test "runc: the container cannot write the runtime binary through /proc/<pid>/exe (CVE-2019-5736)" {
+  # A copy of the binary: if the protection failed, only the copy would be damaged.
+  cp "$SHALE_RUNC" "$T/shale-runc"
+  before=$(sha "$T/shale-runc")
+  spec_args sleep 100
+  (cd "$B" && "$T/shale-runc" --root "$STATE" create c1)
+  pid=$(runc state c1 | jq .pid)
+  # The created init is our binary, blocked before exec: the attacker's chance. It waits,
+  # holding /proc/1/exe open, for every runtime process to be gone, then opens it for writing.
+  "$T/shale-runc" --root "$STATE" exec -d c1 sh -c 'exec 3</proc/1/exe; while [ "$(cat /proc/1/comm)" != sleep ]; do :; done; if echo x >>/proc/self/fd/3; then echo WROTE; else echo REFUSED; fi >/tmp/result 2>&1'
+  "$T/shale-runc" --root "$STATE" start c1
+  for i in $(seq 50); do [ -s "$B/rootfs/tmp/result" ] && break; sleep 0.1; done
+  cat "$B/rootfs/tmp/result"
+  grep -q REFUSED "$B/rootfs/tmp/result"
+  grep -q "Read-only file system\|Operation not permitted" "$B/rootfs/tmp/result"
+  [ "$(sha "$T/shale-runc")" = "$before" ]
+}
+
+@test "runc: shale's own containers run under a read-only copy of shale too (CVE-2019-5736)" {
+  common_setup
+  import_busybox
+  shale run -d --name c1 busybox:latest sleep 100
+  pid=$(shale inspect c1 | jq -r '.[0].State.Pid')
+  monitor=$(awk '{print $4}' /proc/"$pid"/stat)
+  # The monitor, parent of the container's init (cloned from it), runs from the copy. Hold
+  # its binary open as an attacker would, and once the monitor is gone open it for writing.
+  [ "$(readlink /proc/"$monitor"/exe)" != "$SHALE_BIN" ]
+  exec {held}<"/proc/$monitor/exe"
+  shale rm -f c1
+  for i in $(seq 50); do kill -0 "$monitor" 2>/dev/null || break; sleep 0.1; done
+  run bash -c ": >>/dev/fd/$held"
+  exec {held}<&-
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"Read-only file system"* ]]
+  common_teardown
+}
