@@ -156,6 +156,15 @@ Result<PullResult> StoreImpl::PullOnce(std::string_view ref_text, const PullOpti
       prefix.Update(buf.data(), static_cast<size_t>(n));
       off += n;
     }
+    if (have == l.size) {
+      // All there (a pull killed after its download): no request, only the check. A
+      // ranged GET past the end would be answered 416, which curl takes for a cut transfer.
+      if (Digest got = prefix.Finish(); got != l.digest)
+        return Error(Errc::kCorrupt, "blob " + l.digest.str() + ": content has digest " +
+                                         got.str() + "; refusing it");
+      progress(l.digest, "Download complete", l.size, l.size);
+      return Ok();
+    }
     registry::Sink sink = [&](std::string_view d) { return f.Append(d); };
     auto on_progress = [&](int64_t done) { progress(l.digest, "Downloading", done, l.size); };
     TRY(c.GetBlob(repo, l.digest, l.size, sink, on_progress, have, &prefix));

@@ -108,6 +108,24 @@ TEST_F(PullTest, PartialIngestIsResumedWithRange) {
   EXPECT_EQ(img->id, id_);
 }
 
+// A pull killed after the whole blob arrived: the next one checks the file and sends no
+// request for it (a Range past the end would be a 416 that curl takes for a cut transfer).
+TEST_F(PullTest, CompleteIngestIsVerifiedWithoutARequest) {
+  auto lock = b_->Lock(FileLock::Mode::kExclusive);
+  ASSERT_TRUE(lock);
+  ASSERT_TRUE(WriteFileAtomic(Ingest(), blob_, 0600));
+  int gets_before = CountInLog("/blobs/" + layer_.str());
+  PullOptions po;
+  po.client = Opts();
+  auto r = b_->Pull(ref_, po);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->image_id, id_);
+  EXPECT_EQ(r->layers_resumed, 1);
+  usleep(300000);  // the registry logs after answering
+  EXPECT_EQ(CountInLog("/blobs/" + layer_.str()), gets_before);
+  EXPECT_FALSE(PathExists(Ingest()));
+}
+
 // What a killed pull left can be bad: the layer then fails to verify, and the pull starts
 // over from an emptied ingest file instead of failing (or failing forever after).
 TEST_F(PullTest, CorruptPartialIngestIsDiscardedAndThePullStartsOver) {
