@@ -278,6 +278,7 @@ Result<ExpandedInstruction> StageExpander::Expand(const Instruction& ins) {
         if (!items) return Fail(ins, items.error().message());
         for (const auto& item : *items) {
           for (auto& p : TRY(ParsePorts(ins, item))) out.words.push_back(std::move(p));
+          out.expose_specs.push_back(item);
         }
       }
       break;

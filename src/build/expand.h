@@ -36,6 +36,9 @@ struct ExpandedInstruction {
   // RUN CMD ENTRYPOINT SHELL HEALTHCHECK: the parsed args unchanged (their shell expands).
   // ONBUILD: {trigger text}, unexpanded (expanded when the child build runs it).
   std::vector<std::string> words;
+  // EXPOSE: the items as written, after expansion ("80", "53/udp"): docker's history line
+  // shows these, the config the normalised words.
+  std::vector<std::string> expose_specs;
   std::vector<KeyValue> pairs;                // ENV LABEL: expanded; ARG: the value in effect
   std::map<std::string, std::string> flags;   // COPY/ADD flags expanded
   // For RUN's history line "|N K=V ... cmd": sorted K=V of the args in effect, without ENV

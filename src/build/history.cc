@@ -196,8 +196,8 @@ Result<ConfigChange> ApplyToConfig(const ExpandedInstruction& ins, json& config,
       for (const auto& p : ins.words) {
         if (!config["ExposedPorts"].is_object()) config["ExposedPorts"] = json::object();
         config["ExposedPorts"][p] = json::object();
-        comment += " " + p;
       }
+      for (const auto& p : ins.expose_specs) comment += " " + p;  // as written, as docker
       break;
     case Command::kVolume:
       for (const auto& v : ins.words) {

@@ -110,8 +110,11 @@ TEST(HistoryTest, ConfigEffects) {
   ASSERT_TRUE(ApplyToConfig(Expand("WORKDIR /a").e, config, &cmd_set));
   ASSERT_TRUE(ApplyToConfig(Expand("WORKDIR b/../c").e, config, &cmd_set));
   EXPECT_EQ(config["WorkingDir"], "/a/c");
-  ASSERT_TRUE(ApplyToConfig(Expand("EXPOSE 80 53/udp").e, config, &cmd_set));
+  auto exposed = ApplyToConfig(Expand("EXPOSE 80 53/udp").e, config, &cmd_set);
+  ASSERT_TRUE(exposed);
   EXPECT_EQ(config["ExposedPorts"], json({{"80/tcp", json::object()}, {"53/udp", json::object()}}));
+  // The history line keeps the ports as written, as docker's does.
+  EXPECT_EQ(exposed->created_by, "/bin/sh -c #(nop)  EXPOSE 80 53/udp");
   ASSERT_TRUE(ApplyToConfig(Expand("HEALTHCHECK NONE").e, config, &cmd_set));
   EXPECT_EQ(config["Healthcheck"], json({{"Test", {"NONE"}}}));
   EXPECT_FALSE(ApplyToConfig(Expand("RUN true").e, config, &cmd_set));

@@ -78,6 +78,7 @@ EOF
   [[ "$output" == *"/bin/sh -c #(nop)  ENV A=1 B=two words"* ]]
   [[ "$output" == *"/bin/sh -c #(nop) COPY file:"*" in /data/ "* ]]
   [[ "$output" == *"/bin/sh -c #(nop) WORKDIR /app"* ]]
+  [[ "$output" == *"/bin/sh -c #(nop)  EXPOSE 80 443/udp"* ]]
   [[ "$output" == *'/bin/sh -xc #(nop)  CMD ["a" "b"]'* ]]
   # Config-only steps are empty_layer entries; the layer steps are not.
   [ "$(shale inspect built:1 | jq -r '.[0].Id')" = "$id" ]
