@@ -158,6 +158,9 @@ class Manager {
   // Mounts the rw layer and writes config.json. REQUIRES the store lock.
   Result<oci::RuntimeSpec> Prepare(const Record& r);
   Result<void> SaveState(const std::string& id, const State& s);
+  // Records `id` as running with init `pid` and this process as its monitor (under the
+  // container's lock).
+  Result<void> RecordRunning(const std::string& id, pid_t pid);
   Result<State> ReadState(const std::string& id);
   // Removes everything of `id` (cgroup, mount, layers, ref, name, dir). Missing parts are
   // fine. REQUIRES the store lock; the container must not run.

@@ -294,16 +294,7 @@ int Manager::Supervise(const Record& r, const oci::RuntimeSpec& spec, bool attac
     Finish(r, code, false);
     return code;
   }
-  {
-    auto lock = FileLock::Acquire(dir + "/lock", FileLock::Mode::kExclusive);
-    State s;
-    s.status = "running";
-    s.pid = started->pid;
-    s.monitor_pid = getpid();
-    s.monitor_start = ProcessStartTime(s.monitor_pid);
-    s.started_ns = NowUnixNanos();
-    (void)SaveState(r.id, s);
-  }
+  (void)RecordRunning(r.id, started->pid);
   Report(report_fd, "OK");
   if (report_fd >= 0) close(report_fd);
   TracePhase("start: record running");

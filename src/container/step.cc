@@ -29,6 +29,17 @@ Result<std::string> Manager::CreateStep(const StepConfig& cfg) {
   return Create(o);
 }
 
+Result<void> Manager::RecordRunning(const std::string& id, pid_t pid) {
+  auto lock = FileLock::Acquire(ContainerDir(id) + "/lock", FileLock::Mode::kExclusive);
+  State st;
+  st.status = "running";
+  st.pid = pid;
+  st.monitor_pid = getpid();
+  st.monitor_start = ProcessStartTime(st.monitor_pid);
+  st.started_ns = NowUnixNanos();
+  return SaveState(id, st);
+}
+
 Result<int> Manager::RunStep(const std::string& id, const StepIo& io) {
   Record r = TRY(Load(id));
   State s = TRY(GetState(id));
@@ -55,18 +66,9 @@ Result<int> Manager::RunStep(const std::string& id, const StepIo& io) {
     Finish(r, StartFailureStatus(e), false);
     return e;
   }
-  {
-    auto lock = FileLock::Acquire(ContainerDir(id) + "/lock", FileLock::Mode::kExclusive);
-    State st;
-    st.status = "running";
-    st.pid = started->pid;
-    // This process is the monitor: if it dies, the container dies (PDEATHSIG) and the next
-    // reader of the state sees a dead monitor and records the exit.
-    st.monitor_pid = getpid();
-    st.monitor_start = ProcessStartTime(st.monitor_pid);
-    st.started_ns = NowUnixNanos();
-    TRY(SaveState(id, st));
-  }
+  // This process is the monitor: if it dies, the container dies (PDEATHSIG) and the next
+  // reader of the state sees a dead monitor and records the exit.
+  TRY(RecordRunning(id, started->pid));
   bool cancelled = false;
   for (;;) {
     struct pollfd p[2] = {{started->pidfd.get(), POLLIN, 0}, {io.cancel_fd, POLLIN, 0}};

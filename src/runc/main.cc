@@ -146,7 +146,7 @@ int Main(int argc, char** argv) {
   }
   if (geteuid() != 0 && g.rootless != "false") {
     ReportError(g, Error(Errc::kUnsupported, "shale-runc runs as root only (rootless mode is "
-                                             "not implemented yet)"));
+                                             "not supported: run it as root)"));
     return 1;
   }
   if (!g.action) return 0;
