@@ -266,9 +266,11 @@ EOS
   pid=$(runc state c1 | jq .pid)
   # The created init is our binary, blocked before exec: the attacker's chance. It waits,
   # holding /proc/1/exe open, for every runtime process to be gone, then opens it for writing.
-  "$T/shale-runc" --root "$STATE" exec -d c1 sh -c 'exec 3</proc/1/exe; while [ "$(cat /proc/1/comm)" != sleep ]; do :; done; if echo x >>/proc/self/fd/3; then echo WROTE; else echo REFUSED; fi >/tmp/result 2>&1'
+  # While a runtime process (this exec, the start) still runs the same file, the kernel answers
+  # "Text file busy"; that refusal proves nothing about the copy, so retry until it is gone.
+  "$T/shale-runc" --root "$STATE" exec -d c1 sh -c 'exec 3</proc/1/exe; while [ "$(cat /proc/1/comm)" != sleep ]; do :; done; i=0; while :; do if (echo x >>/proc/self/fd/3) 2>/tmp/err; then echo WROTE; break; fi; if ! grep -q "Text file busy" /tmp/err || [ $i -ge 100 ]; then echo REFUSED; cat /tmp/err; break; fi; i=$((i+1)); sleep 0.1; done >/tmp/result.part 2>&1; mv /tmp/result.part /tmp/result'
   "$T/shale-runc" --root "$STATE" start c1
-  for i in $(seq 50); do [ -s "$B/rootfs/tmp/result" ] && break; sleep 0.1; done
+  for i in $(seq 150); do [ -s "$B/rootfs/tmp/result" ] && break; sleep 0.1; done
   cat "$B/rootfs/tmp/result"
   grep -q REFUSED "$B/rootfs/tmp/result"
   grep -q "Read-only file system\|Operation not permitted" "$B/rootfs/tmp/result"
