@@ -418,6 +418,7 @@ Result<oci::RuntimeSpec> Manager::Prepare(const Record& r) {
   TRY(PrepareNetwork(r, spec).Wrap("set up the network of " + r.name));
   TracePhase("start: network");
   if (auto w = WriteJsonFast(dir + "/config.json", oci::ToJson(spec)); !w) {
+    (void)AwaitNetwork();
     (void)networks_.Detach(r.id);
     return w.error();
   }
@@ -430,16 +431,27 @@ Result<void> Manager::Destroy(const std::string& id) {
   graph::GraphDriver& drv = images_->driver();
   auto rec = Load(id);
   (void)runtime::RemoveCgroup("shale/" + id);
-  TRY(networks_.Detach(id).Wrap("release the network"));
-  TracePhase("destroy: load the record, remove the cgroup, release the network");
-  TRY(drv.Unmount(id).Wrap("unmount the rootfs"));
-  TracePhase("destroy: unmount the rootfs");
-  TRY(drv.Remove(id).Wrap("remove the read-write layer"));
-  TracePhase("destroy: remove the read-write layer");
-  TRY(drv.Remove(id + "-init").Wrap("remove the init layer"));
-  TracePhase("destroy: remove the init layer");
-  TRY(images_->RemoveContainerRef(id));
-  TracePhase("destroy: remove the container ref");
+  (void)AwaitNetwork();  // a setup that never reached a monitor (a failed start)
+  // DEL runs in the background while the layers go.
+  network::PendingOp net = networks_.DetachAsync(id);
+  TracePhase("destroy: load the record, remove the cgroup, start releasing the network");
+  auto layers = [&]() -> Result<void> {
+    TRY(drv.Unmount(id).Wrap("unmount the rootfs"));
+    TracePhase("destroy: unmount the rootfs");
+    TRY(drv.Remove(id).Wrap("remove the read-write layer"));
+    TracePhase("destroy: remove the read-write layer");
+    TRY(drv.Remove(id + "-init").Wrap("remove the init layer"));
+    TracePhase("destroy: remove the init layer");
+    TRY(images_->RemoveContainerRef(id));
+    TracePhase("destroy: remove the container ref");
+    return Ok();
+  };
+  Result<void> gone = layers();
+  Result<void> released = net.Wait();
+  TracePhase("destroy: wait for the network release");
+  // The record stays while anything failed, so that rm can be tried again.
+  if (!released) return std::move(released).error().Wrap("release the network");
+  TRY(std::move(gone));
   if (rec && !rec->name.empty()) {
     std::string link = root_ + "/containers/.names/" + rec->name;
     char buf[256];

@@ -33,6 +33,7 @@
 #include "image/image_store.h"
 #include "layer/layer.h"
 #include "network/network.h"
+#include "runtime/runtime.h"
 #include "util/error.h"
 
 namespace shale::container {
@@ -153,6 +154,12 @@ class Manager {
   // sets the spec's network namespace path. The published ports stay held in held_ports_,
   // which the monitor inherits across fork.
   Result<void> PrepareNetwork(const Record& r, oci::RuntimeSpec& spec);
+  // Waits for the network setup Prepare left running (pending_network_); the container must
+  // not start before it succeeded. Ok when nothing is pending.
+  Result<void> AwaitNetwork();
+  // runtime::Create, AwaitNetwork (the CNI ADDs ran meanwhile), Start.
+  Result<runtime::Started> CreateAndStart(const oci::RuntimeSpec& spec,
+                                          const runtime::RunOptions& ro);
   // The network part of the record for inspect: NetworkSettings.
   nlohmann::json NetworkSettings(const Record& r);
   // Mounts the rw layer and writes config.json. REQUIRES the store lock.
@@ -179,6 +186,7 @@ class Manager {
   std::unique_ptr<image::ImageStore> images_;
   network::Networks networks_;
   std::vector<UniqueFd> held_ports_;
+  network::PendingOp pending_network_;  // inherited by the monitor like held_ports_
 };
 
 // Exit status for a failed start: 127 not found, 126 cannot execute, 125 otherwise.

@@ -12,13 +12,7 @@
 namespace shale::container {
 
 Result<void> WriteJsonFast(const std::string& path, const nlohmann::json& j) {
-  std::string tmp = path + ".tmp";
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  if (!fd) return Error::FromErrno(errno, "open " + tmp);
-  TRY(WriteAll(fd.get(), j.dump(), tmp));
-  fd.reset();
-  if (rename(tmp.c_str(), path.c_str()) != 0) return Error::FromErrno(errno, "rename " + tmp);
-  return Ok();
+  return WriteFileReplace(path, j.dump(), 0600);
 }
 
 Result<nlohmann::json> ReadJsonFile(const std::string& path) {

@@ -218,6 +218,7 @@ void Report(int fd, std::string_view msg) {
 }  // namespace
 
 void Manager::Finish(const Record& r, int status, bool oom) {
+  (void)AwaitNetwork();  // a start that failed before the network setup was waited for
   std::string dir = ContainerDir(r.id);
   {
     auto lock = FileLock::Acquire(dir + "/lock", FileLock::Mode::kExclusive);
@@ -232,14 +233,16 @@ void Manager::Finish(const Record& r, int status, bool oom) {
   TracePhase("finish: record the exit");
   auto lock = images_->Lock(FileLock::Mode::kExclusive);
   TracePhase("finish: lock the store");
-  if (auto d = networks_.Detach(r.id); !d)
-    LogWarn("release the network of " + r.id + ": " + d.error().message());
-  TracePhase("finish: release the network");
   if (r.host.auto_remove) {
+    // Destroy releases the network too.
     if (auto d = Destroy(r.id); !d) LogWarn("remove container " + r.id + ": " + d.error().message());
-  } else {
-    (void)images_->driver().Unmount(r.id);
+    return;
   }
+  network::PendingOp net = networks_.DetachAsync(r.id);
+  (void)images_->driver().Unmount(r.id);
+  if (auto d = net.Wait(); !d)
+    LogWarn("release the network of " + r.id + ": " + d.error().message());
+  TracePhase("finish: release the network, unmount");
 }
 
 int Manager::Supervise(const Record& r, const oci::RuntimeSpec& spec, bool attached,
@@ -276,8 +279,8 @@ int Manager::Supervise(const Record& r, const oci::RuntimeSpec& spec, bool attac
     }
   }
   TracePhase("start: log, pipes");
-  auto started = runtime::Run(sp, ro);
-  TracePhase("start: runtime::Run (clone, mounts, pivot_root, exec)");
+  auto started = CreateAndStart(sp, ro);
+  TracePhase("start: runtime create, network, start (clone, mounts, pivot_root, exec)");
   out_w.reset();
   err_w.reset();
   if (!started) {

@@ -60,7 +60,7 @@ Result<int> Manager::RunStep(const std::string& id, const StepIo& io) {
   ro.stdio.out = io.out;
   ro.stdio.err = io.err;
   spec.process.terminal = false;
-  auto started = runtime::Run(spec, ro);
+  auto started = CreateAndStart(spec, ro);
   if (!started) {
     Error e = std::move(started).error();
     Finish(r, StartFailureStatus(e), false);

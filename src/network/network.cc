@@ -1,21 +1,22 @@
 #include "network/network.h"
 
 #include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
 #include <algorithm>
+#include <functional>
 #include <set>
 
 #include "network/cni.h"
+#include "network/firewall.h"
 #include "network/netns.h"
 #include "util/digest.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/strings.h"
-
-extern char** environ;
 
 namespace shale::network {
 namespace {
@@ -95,29 +96,10 @@ Endpoint EndpointFromJson(const json& j) {
   return e;
 }
 
-// Runs a tool quietly; its exit status (-1 if it could not run).
-int RunTool(std::vector<std::string> args) {
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-  pid_t pid;
-  int rc = posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) return -1;
-  int st;
-  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-// Removes a network's bridge. No plugin does: CNI leaves bridges, and the firewall plugin's
-// ingressPolicy rules (two per bridge, made on the first ADD) outlive every DEL, because other
-// containers may still use them. Once the bridge goes they are dead rules: delete exactly
-// those two, spelled as the plugin made them.
+// Removes a network's bridge. No plugin does: CNI leaves bridges. Stores made before the
+// per-network rules (firewall.h) ran the firewall plugin, whose ingressPolicy rules (two per
+// bridge, made on the first ADD) outlive every DEL: once the bridge goes they are dead rules,
+// so delete exactly those two, spelled as the plugin made them.
 void DeleteBridge(const std::string& name) {
   if (name.empty()) return;
   const std::string comment = "CNI firewall plugin rules (ingressPolicy: same-bridge)";
@@ -131,6 +113,30 @@ void DeleteBridge(const std::string& name) {
   if (!PathExists("/sys/class/net/" + name)) return;
   if (RunTool({"ip", "link", "delete", "dev", name}) != 0)
     LogWarn("delete the bridge " + name + " failed");
+}
+
+// The host-side veth of each endpoint: in the bridge plugin's result, the interfaces
+// outside the sandbox other than the bridge.
+std::vector<std::string> HostVeths(const Attachment& a) {
+  std::vector<std::string> out;
+  for (const Endpoint& e : a.endpoints) {
+    if (!e.result.is_object()) continue;
+    std::string bridge;
+    if (e.config.contains("plugins") && e.config["plugins"].is_array() && !e.config["plugins"].empty())
+      bridge = e.config["plugins"][0].value("bridge", "");
+    for (const json& i : e.result.value("interfaces", json::array())) {
+      if (!i.is_object() || i.contains("sandbox")) continue;
+      std::string name = i.value("name", "");
+      if (!name.empty() && name != bridge && name.find('/') == std::string::npos)
+        out.push_back(name);
+    }
+  }
+  return out;
+}
+
+// Polls until `path` is gone, at most 2 s.
+void WaitGone(const std::string& path) {
+  for (int i = 0; i < 2000 && PathExists(path); ++i) usleep(1000);
 }
 
 // The hosts file is bind-mounted into the container: rewrite the inode, never replace it.
@@ -215,14 +221,14 @@ json BridgeConflist(const NetworkInfo& n, const std::string& ipam_dir) {
   // Internal: no default route and no gateway address on the bridge, so nothing leaves the
   // network, and no masquerade.
   ipam["routes"] = n.internal ? json::array() : json::array({{{"dst", "0.0.0.0/0"}}});
+  // NAT, forwarding and isolation are the network's own rules (firewall.h), made once.
   json bridge = {{"type", "bridge"},       {"bridge", n.bridge},
-                 {"isGateway", !n.internal}, {"ipMasq", !n.internal},
+                 {"isGateway", !n.internal}, {"ipMasq", false},
                  {"hairpinMode", true},    {"ipam", ipam}};
   json portmap = {{"type", "portmap"}, {"capabilities", {{"portMappings", true}}}, {"snat", true}};
-  json firewall = {{"type", "firewall"}, {"backend", "iptables"}, {"ingressPolicy", "same-bridge"}};
   json c = {{"cniVersion", kCniVersion},
             {"name", n.name},
-            {"plugins", json::array({bridge, portmap, firewall})}};
+            {"plugins", json::array({bridge, portmap})}};
   c["shale"] = InfoToShaleJson(n);
   return c;
 }
@@ -258,7 +264,31 @@ Result<NetworkInfo> Networks::Read(const std::string& name) {
   }
   json c = json::parse(*text, nullptr, false);
   if (c.is_discarded()) return Error(Errc::kCorrupt, file + ": not valid JSON");
-  return InfoFromConflist(c, file);
+  NetworkInfo n = TRY(InfoFromConflist(c, file));
+  // The plugin chain follows from the network's own fields: a network made by an older
+  // shale (per-container ipMasq and firewall plugin) gets today's chain. The cache keeps
+  // each container's chain as run, so its DEL is unaffected.
+  n.conflist = BridgeConflist(n, dir_ + "/ipam");
+  return n;
+}
+
+namespace {
+NetworkFirewall FirewallOf(const NetworkInfo& n) { return {n.bridge, n.subnet, n.internal}; }
+std::string BootId() {
+  return std::string(Trim(ReadFile("/proc/sys/kernel/random/boot_id").value_or("")));
+}
+}  // namespace
+
+// The marker holds the boot id the rules were made in: rules do not survive a reboot, and
+// checking them with iptables on every run would cost what they were moved out of the
+// containers' path to save.
+Result<void> Networks::EnsureRules(const NetworkInfo& n) {
+  std::string marker = dir_ + "/rules/" + n.id;
+  std::string boot = BootId();
+  if (!boot.empty() && ReadFile(marker).value_or("") == boot) return Ok();
+  TRY(InstallNetworkRules(FirewallOf(n)));
+  TRY(MakeDirsAbs(dir_ + "/rules", 0700));
+  return WriteFileAtomic(marker, boot, 0600);
 }
 
 Result<NetworkInfo> Networks::EnsureDefault() {
@@ -277,6 +307,7 @@ Result<NetworkInfo> Networks::EnsureDefault() {
   info.created_ns = NowUnixNanos();
   info.conflist = BridgeConflist(info, dir_ + "/ipam");
   TRY(WriteFileAtomic(dir_ + "/networks/" + info.name + ".conflist", info.conflist.dump(2), 0600));
+  TRY(EnsureRules(info));
   return info;
 }
 
@@ -326,7 +357,13 @@ Result<NetworkInfo> Networks::Create(const CreateRequest& req) {
                                                FormatSubnet(info.subnet));
   }
   info.conflist = BridgeConflist(info, dir_ + "/ipam");
-  TRY(WriteFileAtomic(dir_ + "/networks/" + info.name + ".conflist", info.conflist.dump(2), 0600));
+  std::string file = dir_ + "/networks/" + info.name + ".conflist";
+  TRY(WriteFileAtomic(file, info.conflist.dump(2), 0600));
+  if (auto r = EnsureRules(info); !r) {
+    RemoveNetworkRules(FirewallOf(info));
+    unlink(file.c_str());
+    return std::move(r).error();
+  }
   ok = true;
   return info;
 }
@@ -375,6 +412,8 @@ Result<void> Networks::Remove(std::string_view ref) {
                                   "); stop or disconnect them first");
   if (unlink((dir_ + "/networks/" + n.name + ".conflist").c_str()) != 0)
     return Error::FromErrno(errno, "remove network " + n.name);
+  RemoveNetworkRules(FirewallOf(n));
+  unlink((dir_ + "/rules/" + n.id).c_str());
   DeleteBridge(n.bridge);
   (void)RemoveTreeAbs(dir_ + "/ipam/" + n.name);
   ReleaseSubnet(n.subnet, dir_);
@@ -439,7 +478,9 @@ std::vector<Attachment> Networks::LoadAll() {
 
 Result<void> Networks::WriteCache(const Attachment& a) {
   TRY(MakeDirsAbs(dir_ + "/cache", 0700));
-  return WriteFileAtomic(dir_ + "/cache/" + a.container_id + ".json", ToJson(a).dump(), 0600);
+  // No fsync: the cache is for DEL after a crash of shale, not of the machine (a reboot
+  // takes the netns, veths and rules with it).
+  return WriteFileReplace(dir_ + "/cache/" + a.container_id + ".json", ToJson(a).dump(), 0600);
 }
 
 Result<void> Networks::RewriteHosts(const std::vector<std::string>& network_ids) {
@@ -495,10 +536,9 @@ void Networks::DelEndpoint(const Attachment& a, const Endpoint& e) {
             d.error().message());
 }
 
-Result<Attachment> Networks::Attach(const AttachRequest& req) {
+Result<std::vector<NetworkInfo>> Networks::BeginAttach(const AttachRequest& req, Attachment& a) {
   std::vector<NetworkInfo> nets;
   for (const EndpointRequest& ep : req.networks) nets.push_back(TRY(Get(ep.network)));
-  Attachment a;
   a.container_id = req.container_id;
   a.container_name = req.container_name;
   a.hostname = req.hostname;
@@ -515,7 +555,18 @@ Result<Attachment> Networks::Attach(const AttachRequest& req) {
     TRY(Detach(a.container_id));
     lock = TRY(Lock());
   }
+  for (const NetworkInfo& n : nets) TRY(EnsureRules(n));
   TRY(CreateNetns(a.netns));
+  // The cache exists before the first ADD, so that a crash mid-way leaves a record to undo.
+  if (auto w = WriteCache(a); !w) {
+    (void)RemoveNetns(a.netns);
+    return std::move(w).error();
+  }
+  return nets;
+}
+
+Result<void> Networks::AddEndpoints(Attachment& a, const std::vector<NetworkInfo>& nets,
+                                    const AttachRequest& req) {
   bool ok = false;
   struct Undo {
     Networks* self;
@@ -528,8 +579,6 @@ Result<Attachment> Networks::Attach(const AttachRequest& req) {
       unlink((self->dir_ + "/cache/" + a.container_id + ".json").c_str());
     }
   } undo{this, a, ok};
-  // The cache exists before the first ADD, so that a crash mid-way leaves a record to undo.
-  TRY(WriteCache(a));
   std::vector<std::string> ids;
   for (size_t i = 0; i < nets.size(); ++i) {
     a.endpoints.push_back(TRY(AddEndpoint(a, nets[i], req.networks[i],
@@ -541,12 +590,102 @@ Result<Attachment> Networks::Attach(const AttachRequest& req) {
   TRY(WriteInPlace(a.hosts_path, RenderHosts(a, all)));
   TRY(RewriteHosts(ids));
   ok = true;
+  return Ok();
+}
+
+Result<Attachment> Networks::Attach(const AttachRequest& req) {
+  Attachment a;
+  std::vector<NetworkInfo> nets = TRY(BeginAttach(req, a));
+  FileLock lock = TRY(Lock());
+  TRY(AddEndpoints(a, nets, req));
   return a;
+}
+
+namespace {
+
+// "OK", or "E<errc> <message>": what a background op reports before it exits.
+std::string Verdict(const Result<void>& r) {
+  if (r) return "OK";
+  return "E" + std::to_string(static_cast<int>(r.error().code())) + " " + r.error().message();
+}
+
+// Runs fn in a grandchild with stdin and stdout on /dev/null, stderr kept (for its log
+// lines) and no other fd of ours but its report pipe: it must not hold the caller's locks,
+// ports or pipes open after the caller let go of them. The returned fd reads its verdict.
+Result<UniqueFd> RunInBackground(const std::function<Result<void>()>& fn) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return Error::FromErrno(errno, "pipe");
+  UniqueFd rd(p[0]), wr(p[1]);
+  fflush(stderr);
+  pid_t c = fork();
+  if (c < 0) return Error::FromErrno(errno, "fork");
+  if (c == 0) {
+    if (fork() != 0) _exit(0);
+    int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+      dup2(null, 0);
+      dup2(null, 1);
+    }
+    if (dup2(wr.get(), 3) != 3) _exit(1);
+    syscall(SYS_close_range, 4, ~0U, 0);
+    std::string v = Verdict(fn());
+    (void)!write(3, v.data(), v.size());
+    _exit(0);
+  }
+  wr.reset();
+  int st;
+  while (waitpid(c, &st, 0) < 0 && errno == EINTR) {
+  }
+  return rd;
+}
+
+}  // namespace
+
+Result<void> PendingOp::Wait() {
+  if (!report_) return Ok();
+  auto text = ReadAll(report_.get(), "the report of " + what_);
+  report_.reset();
+  if (!text) return std::move(text).error();
+  if (*text == "OK") return Ok();
+  if (text->size() > 1 && (*text)[0] == 'E') {
+    size_t sp = text->find(' ');
+    int code = static_cast<int>(ParseInt(text->substr(1, sp - 1), 0,
+                                         static_cast<int>(Errc::kInternal), "errc")
+                                    .value_or(static_cast<int>(Errc::kInternal)));
+    return Error(static_cast<Errc>(code), sp == std::string::npos ? "" : text->substr(sp + 1));
+  }
+  return Error(Errc::kInternal, what_ + " ended without a verdict (killed?)");
+}
+
+Result<PendingAttach> Networks::AttachAsync(const AttachRequest& req) {
+  Attachment a;
+  std::vector<NetworkInfo> nets = TRY(BeginAttach(req, a));
+  PendingAttach p;
+  p.netns = a.netns;
+  p.port_fds = std::move(a.port_fds);
+  auto fd = RunInBackground([&]() -> Result<void> {
+    // The first half's lock was released at its return; a Detach of this container that
+    // came in between removed the record, and there is nothing to attach any more.
+    FileLock lock = TRY(Lock());
+    if (!PathExists(dir_ + "/cache/" + a.container_id + ".json"))
+      return Error(Errc::kCancelled, "container " + a.container_id.substr(0, 12) +
+                                         " was removed while its network was being set up");
+    return AddEndpoints(a, nets, req);
+  });
+  if (!fd) {
+    // No background process: do it here.
+    FileLock lock = TRY(Lock());
+    TRY(AddEndpoints(a, nets, req));
+    return p;
+  }
+  p.op = PendingOp(std::move(*fd), "the network setup of container " + a.container_id.substr(0, 12));
+  return p;
 }
 
 Result<void> Networks::Connect(const std::string& container_id, const EndpointRequest& ep) {
   NetworkInfo n = TRY(Get(ep.network));
   FileLock lock = TRY(Lock());
+  TRY(EnsureRules(n));
   std::optional<Attachment> a = Load(container_id);
   if (!a || !PathExists(a->netns))
     return Error(Errc::kInvalidArgument,
@@ -597,13 +736,34 @@ Result<void> Networks::Detach(const std::string& container_id) {
   FileLock lock = TRY(Lock());
   std::optional<Attachment> a = Load(container_id);
   if (!a) return RemoveNetns(NetnsPath(container_id));
+  // The netns goes first: with its last process gone the kernel destroys it and the veth
+  // pairs in it, so DEL (given no netns, as CNI allows) only releases the addresses and the
+  // port mappings. Deleting each veth from inside the netns cost about 20 ms per container.
+  TRY(RemoveNetns(a->netns));
   for (auto it = a->endpoints.rbegin(); it != a->endpoints.rend(); ++it) DelEndpoint(*a, *it);
   std::vector<std::string> ids;
   for (const Endpoint& e : a->endpoints) ids.push_back(e.network_id);
-  TRY(RemoveNetns(a->netns));
+  // The kernel destroys the netns in a work queue, a few ms later: wait for the host ends
+  // of the veths, so that a Detach that returned leaves no interface behind (DetachAsync
+  // hides this wait behind the removal of the layers).
+  for (const std::string& veth : HostVeths(*a)) WaitGone("/sys/class/net/" + veth);
   std::string cache = dir_ + "/cache/" + container_id + ".json";
   if (unlink(cache.c_str()) != 0 && errno != ENOENT) return Error::FromErrno(errno, "remove " + cache);
   return RewriteHosts(ids);
+}
+
+PendingOp Networks::DetachAsync(const std::string& container_id) {
+  if (!PathExists(dir_ + "/cache/" + container_id + ".json")) {
+    (void)RemoveNetns(NetnsPath(container_id));
+    return PendingOp();
+  }
+  auto fd = RunInBackground([&] { return Detach(container_id); });
+  if (!fd) {
+    if (auto d = Detach(container_id); !d)
+      LogWarn("release the network of " + container_id.substr(0, 12) + ": " + d.error().message());
+    return PendingOp();
+  }
+  return PendingOp(std::move(*fd), "the network release of container " + container_id.substr(0, 12));
 }
 
 }  // namespace shale::network

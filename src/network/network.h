@@ -8,6 +8,7 @@
 //                                      runtimeConfig, the result. DEL gets exactly this, so a
 //                                      changed or removed network config cannot break it.
 //   network/ipam/<name>/               host-local's leases (one file per address)
+//   network/rules/<network id>         the boot id the network's firewall rules were made in
 //   network/lock                       flock for every change
 // Outside the store: the netns files (netns.h) and the machine-wide subnet claims (subnet.h).
 //
@@ -77,6 +78,35 @@ struct Attachment {
   std::vector<UniqueFd> port_fds;  // held while the container runs; not cached
 };
 
+// Network work going on in a background process (a grandchild, so that no process has to
+// reap it): the CNI plugins of Attach run while the container is being created, those of
+// Detach while its layers are removed. Wait() gives its verdict, once. One dropped without
+// Wait is abandoned: the process finishes on its own. (It is not waited for on destruction
+// because a forked copy, the client's after it forked the monitor, must not read the verdict
+// meant for the other.)
+class PendingOp {
+ public:
+  PendingOp() = default;  // nothing pending: Wait() is Ok
+  explicit PendingOp(UniqueFd report, std::string what)
+      : report_(std::move(report)), what_(std::move(what)) {}
+  PendingOp(PendingOp&&) = default;
+  PendingOp& operator=(PendingOp&&) = default;
+  bool pending() const { return static_cast<bool>(report_); }
+  Result<void> Wait();
+
+ private:
+  UniqueFd report_;
+  std::string what_;
+};
+
+// Attach's first half, done: the ports are held and the netns exists (its path is what the
+// runtime joins); op is the second half, every CNI ADD, the cache and the hosts file.
+struct PendingAttach {
+  std::string netns;
+  std::vector<UniqueFd> port_fds;
+  PendingOp op;
+};
+
 nlohmann::json ToJson(const Attachment& a);
 Attachment AttachmentFromJson(const nlohmann::json& j);
 
@@ -86,8 +116,8 @@ Attachment AttachmentFromJson(const nlohmann::json& j);
 std::string RenderHosts(const Attachment& self, const std::vector<Attachment>& all);
 
 // The CNI conflist of a bridge network: bridge (+ host-local IPAM with leases in
-// `ipam_dir`, ipMasq unless internal), portmap, firewall (iptables, ingressPolicy
-// same-bridge: docker's isolation between networks). Pure.
+// `ipam_dir`, a gateway unless internal) and portmap. Outbound NAT, forwarding and the
+// isolation between networks are per-network rules (firewall.h), not per container. Pure.
 nlohmann::json BridgeConflist(const NetworkInfo& n, const std::string& ipam_dir);
 
 class Networks {
@@ -113,6 +143,9 @@ class Networks {
 
   // See the lifecycle above. kAlreadyExists for a host port in use; nothing is left then.
   Result<Attachment> Attach(const AttachRequest& req);
+  // Attach with the ADDs in the background: the container can be created in the netns
+  // meanwhile and must not start before op.Wait() succeeded. A failed op has undone itself.
+  Result<PendingAttach> AttachAsync(const AttachRequest& req);
   // Adds a running container (attached by Attach) to one more network.
   Result<void> Connect(const std::string& container_id, const EndpointRequest& ep);
   // kNotFound if the container is not on `network`.
@@ -120,6 +153,8 @@ class Networks {
   // DEL for every cached network, netns and cache removed. Nothing cached: fine (only the
   // netns file is removed if any).
   Result<void> Detach(const std::string& container_id);
+  // Detach in the background (for a stopped container whose layers are removed meanwhile).
+  PendingOp DetachAsync(const std::string& container_id);
   // What the cache holds for a container (nullopt: not attached).
   std::optional<Attachment> Load(const std::string& container_id);
   std::vector<Attachment> LoadAll();
@@ -133,8 +168,17 @@ class Networks {
   Result<FileLock> Lock();
   Result<NetworkInfo> Read(const std::string& name);
   Result<NetworkInfo> EnsureDefault();
+  // The network's firewall rules (firewall.h), made once per boot.
+  Result<void> EnsureRules(const NetworkInfo& n);
   Result<void> WriteCache(const Attachment& a);
   Result<void> RewriteHosts(const std::vector<std::string>& networks);
+  // Attach's second half: every ADD, the cache after each, the hosts files. Undoes all of
+  // Attach (DEL, netns, cache) when it fails.
+  Result<void> AddEndpoints(Attachment& a, const std::vector<NetworkInfo>& nets,
+                            const AttachRequest& req);
+  // Attach's first half: the ports reserved, leftovers of a crash undone, rules, the netns,
+  // the cache's first record. Returns the networks resolved.
+  Result<std::vector<NetworkInfo>> BeginAttach(const AttachRequest& req, Attachment& a);
   Result<Endpoint> AddEndpoint(Attachment& a, const NetworkInfo& n, const EndpointRequest& ep,
                                const std::string& ifname, bool with_ports);
   void DelEndpoint(const Attachment& a, const Endpoint& e);

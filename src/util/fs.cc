@@ -99,6 +99,16 @@ Result<void> WriteFileAtomic(const std::string& path, std::string_view data, mod
   return WriteFileAtomicAt(dfd, Basename(path), data, mode, dir);
 }
 
+Result<void> WriteFileReplace(const std::string& path, std::string_view data, mode_t mode) {
+  std::string tmp = path + ".tmp";
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+  if (!fd) return Error::FromErrno(errno, "open " + tmp);
+  TRY(WriteAll(fd.get(), data, tmp));
+  fd.reset();
+  if (rename(tmp.c_str(), path.c_str()) != 0) return Error::FromErrno(errno, "rename " + tmp);
+  return Ok();
+}
+
 Result<void> FsyncPath(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Error::FromErrno(errno, "open " + path);

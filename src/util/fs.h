@@ -27,6 +27,10 @@ Result<UniqueFd> ReopenRegular(int path_fd, std::string_view name);
 Result<std::string> ReadRegularFile(const std::string& path, size_t max);
 // Temp file beside the target, fsync, rename, fsync the directory (leveldb SetCurrentFile).
 Result<void> WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode = 0644);
+// Temp file beside the target, then rename, without fsync: readers never see a torn file,
+// and a crash of the process cannot leave one; for records that need not outlive a power
+// cut (run state, the network cache: what they describe does not survive one either).
+Result<void> WriteFileReplace(const std::string& path, std::string_view data, mode_t mode = 0600);
 Result<void> WriteFileAtomicAt(int dirfd, const std::string& leaf, std::string_view data,
                                mode_t mode, std::string_view dir_name);
 Result<void> FsyncPath(const std::string& path);
