@@ -433,7 +433,7 @@ Result<void> Manager::Destroy(const std::string& id) {
   (void)runtime::RemoveCgroup("shale/" + id);
   (void)AwaitNetwork();  // a setup that never reached a monitor (a failed start)
   // DEL runs in the background while the layers go.
-  network::PendingOp net = networks_.DetachAsync(id);
+  network::PendingOp net = TakeNetworkRelease(id);
   TracePhase("destroy: load the record, remove the cgroup, start releasing the network");
   auto layers = [&]() -> Result<void> {
     TRY(drv.Unmount(id).Wrap("unmount the rootfs"));

@@ -158,7 +158,7 @@ class Manager {
   // not start before it succeeded. Ok when nothing is pending.
   Result<void> AwaitNetwork();
   // runtime::Create, AwaitNetwork (the CNI ADDs ran meanwhile), Start.
-  Result<runtime::Started> CreateAndStart(const oci::RuntimeSpec& spec,
+  Result<runtime::Started> CreateAndStart(const Record& r, const oci::RuntimeSpec& spec,
                                           const runtime::RunOptions& ro);
   // The network part of the record for inspect: NetworkSettings.
   nlohmann::json NetworkSettings(const Record& r);
@@ -187,6 +187,12 @@ class Manager {
   network::Networks networks_;
   std::vector<UniqueFd> held_ports_;
   network::PendingOp pending_network_;  // inherited by the monitor like held_ports_
+  // The monitor starts releasing the network as soon as the init is reaped (StartRelease);
+  // Finish and Destroy wait for it (TakeRelease), or start it if nobody did.
+  void StartNetworkRelease(const std::string& id);
+  network::PendingOp TakeNetworkRelease(const std::string& id);
+  std::string releasing_id_;
+  network::PendingOp releasing_network_;
 };
 
 // Exit status for a failed start: 127 not found, 126 cannot execute, 125 otherwise.

@@ -238,7 +238,7 @@ void Manager::Finish(const Record& r, int status, bool oom) {
     if (auto d = Destroy(r.id); !d) LogWarn("remove container " + r.id + ": " + d.error().message());
     return;
   }
-  network::PendingOp net = networks_.DetachAsync(r.id);
+  network::PendingOp net = TakeNetworkRelease(r.id);
   (void)images_->driver().Unmount(r.id);
   if (auto d = net.Wait(); !d)
     LogWarn("release the network of " + r.id + ": " + d.error().message());
@@ -279,7 +279,7 @@ int Manager::Supervise(const Record& r, const oci::RuntimeSpec& spec, bool attac
     }
   }
   TracePhase("start: log, pipes");
-  auto started = CreateAndStart(sp, ro);
+  auto started = CreateAndStart(r, sp, ro);
   TracePhase("start: runtime create, network, start (clone, mounts, pivot_root, exec)");
   out_w.reset();
   err_w.reset();
@@ -322,6 +322,7 @@ int Manager::Supervise(const Record& r, const oci::RuntimeSpec& spec, bool attac
   Pump(io, started->pidfd.get(), started->pid);
   TracePhase("wait: output until exit");
   int status = runtime::Wait(started->pid).value_or(137);
+  StartNetworkRelease(r.id);  // the plugins' DEL runs while the exit is recorded
   bool oom = runtime::OomKilled(spec.linux.cgroups_path).value_or(false);
   TracePhase("wait: reap, oom check");
   (void)runtime::RemoveCgroup(spec.linux.cgroups_path);

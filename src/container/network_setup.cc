@@ -48,11 +48,24 @@ Result<void> Manager::AwaitNetwork() {
   return op.Wait();
 }
 
-Result<runtime::Started> Manager::CreateAndStart(const oci::RuntimeSpec& spec,
+void Manager::StartNetworkRelease(const std::string& id) {
+  releasing_network_ = networks_.DetachAsync(id);
+  releasing_id_ = id;
+}
+
+network::PendingOp Manager::TakeNetworkRelease(const std::string& id) {
+  if (releasing_id_ == id) {
+    releasing_id_.clear();
+    return std::move(releasing_network_);
+  }
+  return networks_.DetachAsync(id);
+}
+
+Result<runtime::Started> Manager::CreateAndStart(const Record& r, const oci::RuntimeSpec& spec,
                                                  const runtime::RunOptions& ro) {
   runtime::Created c = TRY(runtime::Create(spec, ro));
   // On failure ~Created kills the init, blocked before its execve, and removes its cgroup.
-  TRY(AwaitNetwork().Wrap("set up the network"));
+  TRY(AwaitNetwork().Wrap("set up the network of " + r.name));
   return std::move(c).Start();
 }
 

@@ -60,7 +60,7 @@ Result<int> Manager::RunStep(const std::string& id, const StepIo& io) {
   ro.stdio.out = io.out;
   ro.stdio.err = io.err;
   spec.process.terminal = false;
-  auto started = CreateAndStart(spec, ro);
+  auto started = CreateAndStart(r, spec, ro);
   if (!started) {
     Error e = std::move(started).error();
     Finish(r, StartFailureStatus(e), false);
@@ -87,6 +87,7 @@ Result<int> Manager::RunStep(const std::string& id, const StepIo& io) {
     }
   }
   int status = runtime::Wait(started->pid).value_or(137);
+  StartNetworkRelease(r.id);
   bool oom = runtime::OomKilled(spec.linux.cgroups_path).value_or(false);
   (void)runtime::RemoveCgroup(spec.linux.cgroups_path);
   Finish(r, status, oom);

@@ -88,6 +88,33 @@ Result<void> CreateNetns(const std::string& path) {
   return Ok();
 }
 
+Result<void> CreateNetnsHere(const std::string& path) {
+  TRY(MakeDirsAbs(Dirname(path), 0700));
+  UniqueFd home(::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC));
+  if (!home) return Error::FromErrno(errno, "open our network namespace");
+  {
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400));
+    if (!fd) return Error::FromErrno(errno, "create the netns file " + path);
+  }
+  Result<void> made = Ok();
+  if (unshare(CLONE_NEWNET) != 0) {
+    made = Error::FromErrno(errno, "unshare a network namespace");
+  } else {
+    if (mount("/proc/self/ns/net", path.c_str(), nullptr, MS_BIND, nullptr) != 0)
+      made = Error::FromErrno(errno, "bind the network namespace at " + path);
+    else
+      BringUpLo();
+    // The plugins this process runs next must start in the host's namespace.
+    if (setns(home.get(), CLONE_NEWNET) != 0) {
+      int e = errno;
+      (void)RemoveNetns(path);
+      return Error::FromErrno(e, "return to the host network namespace");
+    }
+  }
+  if (!made) unlink(path.c_str());
+  return made;
+}
+
 Result<void> RemoveNetns(const std::string& path) {
   if (umount2(path.c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT)
     return Error::FromErrno(errno, "unmount the netns file " + path);

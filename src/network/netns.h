@@ -18,6 +18,10 @@ std::string NetnsPath(const std::string& container_id);
 // Creates a new network namespace bound at `path`. kAlreadyExists if `path` exists. On error
 // nothing is left.
 Result<void> CreateNetns(const std::string& path);
+// The same without a child process, for a process that has one of its own to spare (the
+// background attach): unshares here, binds, brings lo up, and returns this process to its
+// network namespace.
+Result<void> CreateNetnsHere(const std::string& path);
 // Unmounts and removes `path`; a missing one is fine. The namespace itself goes when its
 // last user (the container) is gone.
 Result<void> RemoveNetns(const std::string& path);

@@ -134,9 +134,13 @@ std::vector<std::string> HostVeths(const Attachment& a) {
   return out;
 }
 
-// Polls until `path` is gone, at most 2 s.
-void WaitGone(const std::string& path) {
-  for (int i = 0; i < 2000 && PathExists(path); ++i) usleep(1000);
+// Polls until `path` is gone, at most `ms`; whether it went.
+bool WaitGone(const std::string& path, int ms) {
+  for (int i = 0; i < ms; ++i) {
+    if (!PathExists(path)) return true;
+    usleep(1000);
+  }
+  return !PathExists(path);
 }
 
 // The hosts file is bind-mounted into the container: rewrite the inode, never replace it.
@@ -556,12 +560,9 @@ Result<std::vector<NetworkInfo>> Networks::BeginAttach(const AttachRequest& req,
     lock = TRY(Lock());
   }
   for (const NetworkInfo& n : nets) TRY(EnsureRules(n));
-  TRY(CreateNetns(a.netns));
-  // The cache exists before the first ADD, so that a crash mid-way leaves a record to undo.
-  if (auto w = WriteCache(a); !w) {
-    (void)RemoveNetns(a.netns);
-    return std::move(w).error();
-  }
+  // The cache exists before the netns and the first ADD, so that a crash mid-way leaves a
+  // record to undo.
+  TRY(WriteCache(a));
   return nets;
 }
 
@@ -597,6 +598,10 @@ Result<Attachment> Networks::Attach(const AttachRequest& req) {
   Attachment a;
   std::vector<NetworkInfo> nets = TRY(BeginAttach(req, a));
   FileLock lock = TRY(Lock());
+  if (auto made = CreateNetns(a.netns); !made) {
+    unlink((dir_ + "/cache/" + a.container_id + ".json").c_str());
+    return std::move(made).error();
+  }
   TRY(AddEndpoints(a, nets, req));
   return a;
 }
@@ -610,9 +615,10 @@ std::string Verdict(const Result<void>& r) {
 }
 
 // Runs fn in a grandchild with stdin and stdout on /dev/null, stderr kept (for its log
-// lines) and no other fd of ours but its report pipe: it must not hold the caller's locks,
-// ports or pipes open after the caller let go of them. The returned fd reads its verdict.
-Result<UniqueFd> RunInBackground(const std::function<Result<void>()>& fn) {
+// lines) and no other fd of ours but its report pipe (fd 3, which fn may write an early
+// message to): it must not hold the caller's locks, ports or pipes open after the caller
+// let go of them. The returned fd reads what fn wrote, then its verdict.
+Result<UniqueFd> RunInBackground(const std::function<Result<void>(int report_fd)>& fn) {
   int p[2];
   if (pipe2(p, O_CLOEXEC) != 0) return Error::FromErrno(errno, "pipe");
   UniqueFd rd(p[0]), wr(p[1]);
@@ -628,7 +634,7 @@ Result<UniqueFd> RunInBackground(const std::function<Result<void>()>& fn) {
     }
     if (dup2(wr.get(), 3) != 3) _exit(1);
     syscall(SYS_close_range, 4, ~0U, 0);
-    std::string v = Verdict(fn());
+    std::string v = Verdict(fn(3));
     (void)!write(3, v.data(), v.size());
     _exit(0);
   }
@@ -639,6 +645,18 @@ Result<UniqueFd> RunInBackground(const std::function<Result<void>()>& fn) {
   return rd;
 }
 
+Result<void> ParseVerdict(const std::string& text, const std::string& what) {
+  if (text == "OK") return Ok();
+  if (text.size() > 1 && text[0] == 'E') {
+    size_t sp = text.find(' ');
+    int code = static_cast<int>(ParseInt(text.substr(1, sp - 1), 0,
+                                         static_cast<int>(Errc::kInternal), "errc")
+                                    .value_or(static_cast<int>(Errc::kInternal)));
+    return Error(static_cast<Errc>(code), sp == std::string::npos ? "" : text.substr(sp + 1));
+  }
+  return Error(Errc::kInternal, what + " ended without a verdict (killed?)");
+}
+
 }  // namespace
 
 Result<void> PendingOp::Wait() {
@@ -646,15 +664,7 @@ Result<void> PendingOp::Wait() {
   auto text = ReadAll(report_.get(), "the report of " + what_);
   report_.reset();
   if (!text) return std::move(text).error();
-  if (*text == "OK") return Ok();
-  if (text->size() > 1 && (*text)[0] == 'E') {
-    size_t sp = text->find(' ');
-    int code = static_cast<int>(ParseInt(text->substr(1, sp - 1), 0,
-                                         static_cast<int>(Errc::kInternal), "errc")
-                                    .value_or(static_cast<int>(Errc::kInternal)));
-    return Error(static_cast<Errc>(code), sp == std::string::npos ? "" : text->substr(sp + 1));
-  }
-  return Error(Errc::kInternal, what_ + " ended without a verdict (killed?)");
+  return ParseVerdict(*text, what_);
 }
 
 Result<PendingAttach> Networks::AttachAsync(const AttachRequest& req) {
@@ -663,23 +673,47 @@ Result<PendingAttach> Networks::AttachAsync(const AttachRequest& req) {
   PendingAttach p;
   p.netns = a.netns;
   p.port_fds = std::move(a.port_fds);
-  auto fd = RunInBackground([&]() -> Result<void> {
+  std::string cache = dir_ + "/cache/" + a.container_id + ".json";
+  // The background process makes the netns itself (one fork fewer than CreateNetns), says
+  // "R" once it exists — the runtime can join it from then on — then runs the ADDs.
+  auto fd = RunInBackground([&](int report_fd) -> Result<void> {
+    FileLock lock = TRY(Lock());
     // The first half's lock was released at its return; a Detach of this container that
     // came in between removed the record, and there is nothing to attach any more.
-    FileLock lock = TRY(Lock());
-    if (!PathExists(dir_ + "/cache/" + a.container_id + ".json"))
+    if (!PathExists(cache))
       return Error(Errc::kCancelled, "container " + a.container_id.substr(0, 12) +
                                          " was removed while its network was being set up");
+    if (auto made = CreateNetnsHere(a.netns); !made) {
+      unlink(cache.c_str());
+      return made;
+    }
+    TRY(WriteAll(report_fd, "R", "report pipe"));
     return AddEndpoints(a, nets, req);
   });
   if (!fd) {
     // No background process: do it here.
     FileLock lock = TRY(Lock());
+    if (auto made = CreateNetns(a.netns); !made) {
+      unlink(cache.c_str());
+      return std::move(made).error();
+    }
     TRY(AddEndpoints(a, nets, req));
     return p;
   }
-  p.op = PendingOp(std::move(*fd), "the network setup of container " + a.container_id.substr(0, 12));
-  return p;
+  char ready = 0;
+  ssize_t n;
+  while ((n = read(fd->get(), &ready, 1)) < 0 && errno == EINTR) {
+  }
+  std::string what = "the network setup of container " + a.container_id.substr(0, 12);
+  if (n == 1 && ready == 'R') {
+    p.op = PendingOp(std::move(*fd), what);
+    return p;
+  }
+  // It failed before the netns existed: the rest of the pipe is its verdict.
+  std::string rest = n == 1 ? std::string(1, ready) : "";
+  rest += ReadAll(fd->get(), "the report of " + what).value_or("");
+  TRY(ParseVerdict(rest, what));
+  return Error(Errc::kInternal, what + " said it succeeded before making the netns");
 }
 
 Result<void> Networks::Connect(const std::string& container_id, const EndpointRequest& ep) {
@@ -746,7 +780,10 @@ Result<void> Networks::Detach(const std::string& container_id) {
   // The kernel destroys the netns in a work queue, a few ms later: wait for the host ends
   // of the veths, so that a Detach that returned leaves no interface behind (DetachAsync
   // hides this wait behind the removal of the layers).
-  for (const std::string& veth : HostVeths(*a)) WaitGone("/sys/class/net/" + veth);
+  // A netns another container joined (--network container:) lives on without its file:
+  // then delete the veth, as DEL inside the netns would have.
+  for (const std::string& veth : HostVeths(*a))
+    if (!WaitGone("/sys/class/net/" + veth, 100)) (void)RunTool({"ip", "link", "delete", "dev", veth});
   std::string cache = dir_ + "/cache/" + container_id + ".json";
   if (unlink(cache.c_str()) != 0 && errno != ENOENT) return Error::FromErrno(errno, "remove " + cache);
   return RewriteHosts(ids);
@@ -757,7 +794,7 @@ PendingOp Networks::DetachAsync(const std::string& container_id) {
     (void)RemoveNetns(NetnsPath(container_id));
     return PendingOp();
   }
-  auto fd = RunInBackground([&] { return Detach(container_id); });
+  auto fd = RunInBackground([&](int) { return Detach(container_id); });
   if (!fd) {
     if (auto d = Detach(container_id); !d)
       LogWarn("release the network of " + container_id.substr(0, 12) + ": " + d.error().message());

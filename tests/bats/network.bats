@@ -12,7 +12,11 @@ setup() {
   command -v curl >/dev/null || skip_unless_ci "curl is not installed"
   [ -x /usr/lib/cni/bridge ] || skip_unless_ci "containernetworking-plugins is not installed"
 }
-teardown() { common_teardown; }
+teardown() {
+  # A test that changed the host (a namespace, a FORWARD policy) leaves its undo here.
+  if [ -n "${undo_host:-}" ]; then eval "$undo_host"; fi
+  common_teardown
+}
 
 skip_unless_ci() {
   if [ "${SHALE_CI:-0}" = 1 ]; then
@@ -293,4 +297,73 @@ for i in $(seq 50); do curl -fs -m 2 "http://127.0.0.1:$port/" >/dev/null && bre
   run shale exec multi ip -o -4 addr show eth1
   [ "$status" -ne 0 ]
   shale network rm extra
+}
+
+@test "outbound NAT: a container reaches an address beyond the host as the host, even under a FORWARD policy of DROP; the rules are the network's, made once" {
+  # "Beyond the host" is a network namespace of this test behind a veth pair: the traffic
+  # leaves through an interface that is not the bridge, as it would to the internet.
+  o=$((RANDOM % 200 + 20))
+  out=shale-out-$$
+  ip netns add "$out"
+  undo_host="ip netns del $out"
+  ip link add "vo$$" type veth peer name "vi$$"
+  ip link set "vi$$" netns "$out"
+  ip addr add "10.253.$o.1/30" dev "vo$$"
+  ip link set "vo$$" up
+  ip -n "$out" addr add "10.253.$o.2/30" dev "vi$$"
+  ip -n "$out" link set "vi$$" up
+  ip -n "$out" link set lo up
+  # Answers each connection with the address it came from.
+  ip netns exec "$out" python3 -c '
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 8080)); s.listen(8)
+while True:
+    c, peer = s.accept(); c.sendall((peer[0] + "\n").encode()); c.close()
+' &
+  server=$!
+  policy=$(iptables -S FORWARD | awk '$1 == "-P" {print $3}')
+  undo_host="kill $server 2>/dev/null; iptables -P FORWARD $policy; ip link del vo$$ 2>/dev/null; ip netns del $out 2>/dev/null; true"
+  sleep 0.3
+  # Docker sets the policy to DROP; the network's accepts must let its containers out anyway.
+  iptables -P FORWARD DROP
+  run shale run --rm busybox sh -c "echo | nc -w 3 10.253.$o.2 8080"
+  [ "$status" -eq 0 ]
+  [ "$(echo $output)" = "10.253.$o.1" ]
+  sub=$(jq -r '.shale.subnet' "$SHALE_ROOT/network/networks/bridge.conflist")
+  br=$(bridge_of bridge)
+  iptables -t nat -C SHALE-POSTROUTING -s "$sub" ! -o "$br" -j MASQUERADE
+  iptables -C SHALE-ISOLATION -o "$br" -j DROP
+  # Once per network, not per container: a second container adds no rule.
+  before=$(iptables-save | grep -c -- "$br")
+  shale run --rm busybox true
+  [ "$(iptables-save | grep -c -- "$br")" -eq "$before" ]
+  shale network rm bridge
+  ! iptables-save | grep -q -- "$br"
+}
+
+@test "a CNI ADD that fails in the background fails the run with the plugin's message, exit 125, and leaves nothing" {
+  # A bridge plugin that refuses every ADD (and accepts the DEL that follows, as CNI says).
+  mkdir -p "$BATS_TEST_TMPDIR/cni"
+  cat >"$BATS_TEST_TMPDIR/cni/bridge" <<'EOS'
+#!/bin/sh
+cat >/dev/null
+if [ "$CNI_COMMAND" = ADD ]; then
+  echo '{"cniVersion":"1.0.0","code":11,"msg":"no addresses left (test)"}'
+  exit 1
+fi
+exit 0
+EOS
+  chmod +x "$BATS_TEST_TMPDIR/cni/bridge"
+  run env CNI_PATH="$BATS_TEST_TMPDIR/cni" "$SHALE_BIN" --root "$SHALE_ROOT" run --name failing busybox echo never
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"no addresses left (test)"* ]]
+  [[ "$output" != *never* ]]
+  # The container stays, created and never started (docker's "Created" after a failed start),
+  # without any network: no netns, no cache, no lease, no veth.
+  id=$(shale inspect failing | jq -r '.[0].Id')
+  [ "$(shale inspect failing | jq -r '.[0].State.Running')" = false ]
+  no_network_trace_of "$id"
+  shale rm failing
+  [ -z "$(shale ps -aq)" ]
 }
