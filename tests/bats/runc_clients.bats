@@ -80,8 +80,10 @@ PODMAN_LIMITS=(--ulimit nofile=1024:1024 --ulimit nproc=1024:1024 --network none
   podman_ rm "$id"
   [ -z "$(podman_ ps -aq)" ]
   [ ! -e "$PODMAN_RUNC_ROOT/$id" ]
-  # -it: conmon gets the terminal over --console-socket.
-  run timeout 60 script -qec "podman --root $PODMAN_ROOT --runroot $T/podman-run --runtime $SHALE_RUNC --cgroup-manager cgroupfs --events-backend none run --rm -it ${PODMAN_LIMITS[*]} busybox:latest sh -c 'tty; exit 5'" /dev/null
+  # -it: conmon gets the terminal over --console-socket. The pause before exit: output
+  # still in the pty when its last slave closes can be lost to conmon's read (EIO on
+  # hang-up), with crun as well; seen once in a CI run.
+  run timeout 60 script -qec "podman --root $PODMAN_ROOT --runroot $T/podman-run --runtime $SHALE_RUNC --cgroup-manager cgroupfs --events-backend none run --rm -it ${PODMAN_LIMITS[*]} busybox:latest sh -c 'tty; sleep 0.3; exit 5'" /dev/null
   [ "$status" -eq 5 ]
   [[ "$output" == *"/dev/pts/0"* ]]
 }
