@@ -6,6 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <archive.h>
+#include <archive_entry.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -54,16 +57,25 @@ Result<std::string> RelativeOf(int fd, const std::string& root_real, std::string
   return real.substr(root_real.size() + 1);
 }
 
-// A tar ADD extracts: a plain tar (ustar magic) or one layer/ can decompress.
+// A tar ADD extracts, as docker's: a tar, plain or compressed with gzip, bzip2, xz (or zstd,
+// which layers have), recognised by libarchive reading its first header; anything else, a
+// compressed file that is not a tar included, is copied as it is.
 bool IsArchive(const Dir& root, const std::string& rel) {
   auto fd = root.OpenAt(rel, O_RDONLY | O_NOFOLLOW);
   if (!fd) return false;
-  char head[512];
-  ssize_t n = pread(fd->get(), head, sizeof head, 0);
-  if (n <= 0) return false;
-  std::string_view h(head, n);
-  if (layer::DetectCompression(h) != layer::Compression::kNone) return true;
-  return n >= 262 && h.substr(257, 5) == "ustar";
+  std::unique_ptr<archive, int (*)(archive*)> a(archive_read_new(), archive_read_free);
+  archive_read_support_format_tar(a.get());
+  archive_read_support_format_gnutar(a.get());
+  archive_read_support_format_empty(a.get());
+  for (auto filter : {archive_read_support_filter_gzip, archive_read_support_filter_bzip2,
+                      archive_read_support_filter_xz, archive_read_support_filter_zstd})
+    (void)filter(a.get());
+  if (archive_read_open_fd(a.get(), fd->get(), 1 << 16) != ARCHIVE_OK) return false;
+  archive_entry* e = nullptr;
+  int r = archive_read_next_header(a.get(), &e);
+  // An empty file is "empty format" to libarchive, not a tar: docker copies it.
+  if (r == ARCHIVE_EOF) return archive_format(a.get()) != ARCHIVE_FORMAT_EMPTY;
+  return r == ARCHIVE_OK || r == ARCHIVE_WARN;
 }
 
 Error NotFound(std::string_view src) {
@@ -365,6 +377,7 @@ Result<void> CopyPlanInto(const SourceTree& tree, const CopyPlan& plan, const Di
       layer::ApplyOptions ao;
       ao.whiteouts = layer::Whiteouts::kPlain;
       ao.sync = false;  // the commit syncs the layer
+      ao.any_compression = true;
       TRY(layer::ApplyFd(into, in.get(), ao).Wrap("ADD " + s.path));
       continue;
     }

@@ -131,8 +131,10 @@ class Extractor {
  public:
   // split: collect a tar-split (what the stream holds besides file payloads). dry: parse
   // only, extract nothing (the files are already in a diff dir).
-  Extractor(const Dir& root, Whiteouts mode, Ring* ring, bool split, bool dry)
-      : root_(root), mode_(mode), ring_(ring), split_(split), dry_(dry) {}
+  Extractor(const Dir& root, Whiteouts mode, Ring* ring, bool split, bool dry,
+            bool any_compression = false)
+      : root_(root), mode_(mode), ring_(ring), split_(split), dry_(dry),
+        any_compression_(any_compression) {}
 
   // Runs on the worker thread.
   Result<void> Run() {
@@ -140,6 +142,10 @@ class Extractor {
     archive_read_support_format_tar(a.get());
     archive_read_support_format_gnutar(a.get());
     archive_read_support_format_empty(a.get());
+    if (any_compression_) {
+      archive_read_support_filter_bzip2(a.get());
+      archive_read_support_filter_xz(a.get());
+    }
     if (archive_read_open(a.get(), this, nullptr, &Extractor::ReadCb, nullptr) != ARCHIVE_OK)
       return ArchiveError(a.get(), "open");
     archive_entry* e = nullptr;
@@ -758,7 +764,7 @@ class Extractor {
   int cur_ = -1;
   // Tar-split state. Stream offsets: the buffer in hand holds [cb0_, cb1_); everything
   // before done_ is classified; pending_ holds the bytes [done_, cb0_) of released buffers.
-  bool split_ = false, dry_ = false;
+  bool split_ = false, dry_ = false, any_compression_ = false;
   int64_t cb0_ = 0, cb1_ = 0, done_ = 0;
   std::string pending_;
   struct SplitRec {
@@ -847,7 +853,7 @@ Result<void> Extractor::WriteSplit(int fd, const Digest& diff_id, int64_t size) 
 Result<ApplyResult> ApplyImpl(const Dir& root, const ReadFn& read, const ApplyOptions& opts,
                               bool dry) {
   Ring ring;
-  Extractor ex(root, opts.whiteouts, &ring, opts.tar_split_fd >= 0, dry);
+  Extractor ex(root, opts.whiteouts, &ring, opts.tar_split_fd >= 0, dry, opts.any_compression);
   Result<void> ex_result;
   std::thread worker([&] {
     ex_result = ex.Run();

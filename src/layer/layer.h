@@ -46,6 +46,10 @@ struct ApplyOptions {
   // that cannot be read back from the diff dir (sparse files, files the same tar replaces
   // or deletes later, entries not extracted) are kept in the tar-split as raw bytes.
   int tar_split_fd = -1;
+  // Also let libarchive undo the compressions a layer never has but a Dockerfile ADD source
+  // may (bzip2, xz: docker's ADD extracts those too). The diff_id is then of the input as
+  // given, not of the tar: for extraction into a directory only.
+  bool any_compression = false;
 };
 
 struct ApplyResult {

@@ -296,6 +296,29 @@ EOF
   [[ "$output" == *"downloading is not supported"* ]]
 }
 
+@test "build: ADD extracts tars compressed with bzip2 and xz as docker does; a compressed file that is no tar is copied as is" {
+  mkdir -p "$BATS_TEST_TMPDIR/t/d"
+  echo bz >"$BATS_TEST_TMPDIR/t/d/b"
+  tar -cjf "$C/b.tar.bz2" -C "$BATS_TEST_TMPDIR/t" d/b
+  echo xz >"$BATS_TEST_TMPDIR/t/d/x"
+  tar -cJf "$C/x.txz" -C "$BATS_TEST_TMPDIR/t" d/x
+  echo not-a-tar | gzip >"$C/note.gz"
+  : >"$C/empty"
+  cat >"$C/Dockerfile" <<'EOF'
+FROM busybox
+ADD b.tar.bz2 x.txz /opt/
+ADD note.gz empty /files/
+EOF
+  run shale build -q -t addz "$C"
+  [ "$status" -eq 0 ]
+  run shale run --rm addz sh -c 'cat /opt/d/b /opt/d/x; zcat /files/note.gz; stat -c %s /files/empty'
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = bz ]
+  [ "${lines[1]}" = xz ]
+  [ "${lines[2]}" = not-a-tar ]
+  [ "${lines[3]}" = 0 ]
+}
+
 @test "build: syntax errors and bad flags stop before any work" {
   before=$(store_state)
   printf 'FROM busybox\nRUN echo hi\nFROBNICATE x\n' >"$C/Dockerfile"
