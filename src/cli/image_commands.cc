@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <ctime>
 #include <iostream>
+#include <set>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -205,7 +206,7 @@ void AddImages(CLI::App& app, Context& ctx) {
   auto* sub = app.add_subcommand("images", "List images");
   sub->add_flag("-q,--quiet", o->quiet, "Only show image IDs");
   sub->add_flag("--digests", o->digests, "Show digests (of the manifest pulled or pushed)");
-  sub->add_flag("-a,--all", o->all, "Show all images (shale keeps no intermediate images)");
+  sub->add_flag("-a,--all", o->all, "Show all images (default hides intermediate images)");
   sub->add_flag("--no-trunc", o->no_trunc, "Don't truncate output");
   sub->add_option("--format", o->format, "json: one JSON object per line")
       ->check(CLI::IsMember({"json", "table"}));
@@ -225,7 +226,13 @@ void AddImages(CLI::App& app, Context& ctx) {
       else
         rows.push_back({"REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"});
       std::vector<std::string> seen_ids;
+      // docker: an untagged image another image was built or committed on is an
+      // intermediate image (a build step), shown only with -a.
+      std::set<std::string> parents;
+      for (const auto& img : *list)
+        if (img.parent) parents.insert(img.parent->str());
       for (const auto& img : *list) {
+        if (!o->all && img.repo_tags.empty() && parents.count(img.id.str())) continue;
         std::vector<std::pair<std::string, std::string>> names;
         for (const auto& t : img.repo_tags) {
           size_t c = t.rfind(':');

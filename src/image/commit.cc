@@ -103,6 +103,7 @@ Result<Image> StoreImpl::CommitBuildStep(const Image& base, const std::string& u
   cfg.erase("comment");
   cfg.erase("container");
   Digest id = TRY(RegisterImage(txn, cfg.dump(), {}));
+  if (!base.id.empty() && base.id != id) TRY(imagedb_.SetParent(id, base.id));
   txn.Commit();
   return Get(id);
 }
@@ -136,6 +137,7 @@ Result<Image> StoreImpl::Commit(const Image& base, const std::string& upper_laye
   else cfg.erase("comment");
 
   Digest id = TRY(RegisterImage(txn, cfg.dump(), tags));
+  if (!base.id.empty() && base.id != id) TRY(imagedb_.SetParent(id, base.id));
   txn.Commit();
   return Get(id);
 }

@@ -294,6 +294,7 @@ Result<Image> StoreImpl::Get(const Digest& id) {
     auto t = ParseRfc3339(img.config["created"].get<std::string>());
     if (t) img.created_unix = *t / 1000000000;
   }
+  img.parent = imagedb_.Parent(id);
   auto repos = TRY(store::Repositories::Load(repositories_path()));
   img.repo_tags = repos.RefsFor(id);
   if (auto info = ImageManifestInfo(id); info && info->contains("repoDigests") &&
@@ -536,7 +537,7 @@ Result<nlohmann::json> StoreImpl::InspectJson(const Image& img) {
   j["Id"] = img.id.str();
   j["RepoTags"] = img.repo_tags;
   j["RepoDigests"] = img.repo_digests;
-  j["Parent"] = c.value("parent", "");
+  j["Parent"] = img.parent ? img.parent->str() : c.value("parent", "");
   j["Comment"] = c.value("comment", "");
   j["Created"] = c.value("created", "");
   j["Container"] = c.value("container", "");

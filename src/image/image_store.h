@@ -36,6 +36,7 @@ struct Image {
   std::string top_layer_id;        // graph driver id of the top layer ("" for no layers)
   int64_t created_unix = 0;
   int64_t size = 0;                // sum of the layers' content sizes
+  std::optional<Digest> parent;    // the image a build step or commit was made on
 };
 
 struct CommitOptions {

@@ -63,6 +63,20 @@ Result<void> ImageDb::SetLastTagTime(const Digest& id, const std::string& t) {
   return WriteFileAtomic(dir + "/lastUpdated", t, 0600);
 }
 
+Result<void> ImageDb::SetParent(const Digest& id, const Digest& parent) {
+  std::string dir = root_ + "/metadata/sha256/" + id.hex();
+  TRY(MakeDirsAbs(dir, 0700));
+  return WriteFileAtomic(dir + "/parent", parent.str(), 0600);
+}
+
+std::optional<Digest> ImageDb::Parent(const Digest& id) const {
+  auto s = ReadFile(root_ + "/metadata/sha256/" + id.hex() + "/parent");
+  if (!s) return std::nullopt;
+  auto d = Digest::Parse(std::string(Trim(*s)));
+  if (!d) return std::nullopt;
+  return *d;
+}
+
 std::string ImageDb::LastTagTime(const Digest& id) const {
   auto s = ReadFile(root_ + "/metadata/sha256/" + id.hex() + "/lastUpdated");
   return s ? std::string(Trim(*s)) : "";

@@ -1,6 +1,8 @@
 // Image metadata as Docker keeps it (image/overlay2/):
 //   imagedb/content/sha256/<id>                 the config JSON; id = sha256 of these bytes
 //   imagedb/metadata/sha256/<id>/lastUpdated    LastTagTime (RFC 3339)
+//   imagedb/metadata/sha256/<id>/parent         "sha256:<id>" of the image a build step or a
+//                                               commit was made on (docker's parent link)
 //   repositories.json  {"Repositories":{"busybox":{"busybox:latest":"sha256:…"}}}
 // Every write is atomic (temp file, fsync, rename). Thread-safety: writers hold the store lock.
 #pragma once
@@ -28,6 +30,8 @@ class ImageDb {
   Result<void> Delete(const Digest& id);
   Result<void> SetLastTagTime(const Digest& id, const std::string& rfc3339);
   std::string LastTagTime(const Digest& id) const;  // "" if never tagged
+  Result<void> SetParent(const Digest& id, const Digest& parent);
+  std::optional<Digest> Parent(const Digest& id) const;  // nullopt: none recorded
 
  private:
   std::string root_;

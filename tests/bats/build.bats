@@ -319,6 +319,30 @@ EOF
   [ "${lines[3]}" = 0 ]
 }
 
+@test "build: intermediate images are hidden from images (shown by -a), each step's Parent is the step before" {
+  cat >"$C/Dockerfile" <<'EOF'
+FROM busybox
+RUN echo 1 >/one
+RUN echo 2 >/two
+EOF
+  shale build -q -t steps "$C" >/dev/null
+  base=$(shale inspect busybox | jq -r '.[0].Id')
+  final=$(shale inspect steps | jq -r '.[0].Id')
+  mid=$(shale inspect steps | jq -r '.[0].Parent')
+  [[ "$mid" == sha256:* ]]
+  [ "$(shale inspect "$mid" | jq -r '.[0].Parent')" = "$base" ]
+  # Without -a: busybox and steps only, as docker lists them.
+  run shale images --format json
+  [ "$(jq -s 'length' <<<"$output")" -eq 2 ]
+  ! shale images -q --no-trunc | grep -q "$mid"
+  run shale images -a --format json
+  [ "$(jq -s '[.[] | select(.Repository == "<none>")] | length' <<<"$output")" -eq 1 ]
+  shale images -a -q --no-trunc | grep -q "$mid"
+  # Once nothing stands on it, an untagged image is dangling and listed again.
+  shale rmi steps >/dev/null
+  shale images -q --no-trunc | grep -q "$mid"
+}
+
 @test "build: syntax errors and bad flags stop before any work" {
   before=$(store_state)
   printf 'FROM busybox\nRUN echo hi\nFROBNICATE x\n' >"$C/Dockerfile"

@@ -14,19 +14,19 @@ teardown() { common_teardown; }
   mkdir -p "$ctx"
   printf 'FROM busybox\nRUN echo one > /one\nRUN echo two > /two\n' >"$ctx/Dockerfile"
   shale build -q --network none -t built:1 "$ctx" >/dev/null
-  # One untagged image per cached step before the last.
-  [ "$(shale images | grep -c '<none>')" -ge 1 ]
+  # One untagged image per cached step before the last: intermediate images, shown by -a.
+  [ "$(shale images -a | grep -c '<none>')" -ge 1 ]
   [ -n "$(ls "$SHALE_ROOT/image/overlay2/buildcache")" ]
   # Declined at the prompt: nothing goes.
   run bash -c "echo n | '$SHALE_BIN' image prune"
   [ "$status" -eq 0 ]
   [[ "$output" == *"WARNING! This will remove all dangling images."* ]]
-  [ "$(shale images | grep -c '<none>')" -ge 1 ]
+  [ "$(shale images -a | grep -c '<none>')" -ge 1 ]
   run shale image prune -f
   [ "$status" -eq 0 ]
   [[ "$output" == *"Deleted Images:"*"deleted: sha256:"* ]]
   [[ "$output" == *"Total reclaimed space:"* ]]
-  [ "$(shale images | grep -c '<none>' || true)" -eq 0 ]
+  [ "$(shale images -a | grep -c '<none>' || true)" -eq 0 ]
   # The tagged images and everything they stand on are intact.
   run shale run --rm --network none built:1 cat /one /two
   [ "$output" = "$(printf 'one\ntwo')" ]
