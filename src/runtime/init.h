@@ -81,8 +81,8 @@ struct InitConfig {
   bool in_user_ns = false;
   bool die_with_parent = true;
   std::string hostname, domainname;
-  // Propagation of "/" in the new mount namespace (rootfsPropagation), MS_REC|MS_PRIVATE
-  // unless the spec says otherwise.
+  // Propagation of "/" in the new mount namespace (rootfsPropagation: MS_SHARED, MS_SLAVE,
+  // MS_PRIVATE or MS_UNBINDABLE, with MS_REC for the r* forms); 0: MS_REC|MS_PRIVATE.
   unsigned long root_propagation = 0;
   std::vector<std::pair<std::string, std::string>> sysctl;  // "net/ipv4/ip_forward", "1"
   // Hooks: with any, the child stops at kMountsDone for the parent's prestart and
