@@ -295,3 +295,73 @@ EOS
   [[ "$output" == *"Read-only file system"* ]]
   common_teardown
 }
+
+@test "runc: blockIO throttles land in the container's cgroup file; network is applied or refused by name" {
+  # The whole disk of this machine: throttles are per disk, not per partition.
+  local disk="" d
+  for d in /sys/block/*; do
+    [ -e "$d/device" ] && { disk=$(cat "$d/dev"); break; }
+  done
+  local file want
+  if [ -e /sys/fs/cgroup/blkio/cgroup.procs ]; then
+    file=/sys/fs/cgroup/blkio/$CG/blkio.throttle.read_bps_device want="$disk 1048576"
+  elif grep -qw io /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
+    file=/sys/fs/cgroup/$CG/io.max want="$disk rbps=1048576"
+  fi
+  if [ -z "$disk" ] || [ -z "$file" ]; then
+    [ -z "${SHALE_CI:-}" ] || false
+    skip "no disk or no blkio/io cgroup controller here"
+  fi
+  spec_set ".linux.resources.blockIO = {throttleReadBpsDevice: [{major: ${disk%:*}, minor: ${disk#*:}, rate: 1048576}]}"
+  spec_args sleep 100
+  runc create c1
+  grep -qx "$want.*" "$file"
+  runc delete --force c1
+
+  spec_set ".linux.resources.blockIO = null | .linux.resources.network = {classID: 1048577}"
+  if [ -e /sys/fs/cgroup/net_cls/cgroup.procs ]; then
+    runc create c1
+    [ "$(cat /sys/fs/cgroup/net_cls/$CG/net_cls.classid)" = 1048577 ]
+    runc delete --force c1
+  else
+    # cgroup v2 has no net_cls; a v1 host may not mount it: refused, naming the field.
+    run runc create c1
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"linux.resources.network"* ]]
+    [ -z "$(ls "$STATE" 2>/dev/null)" ]
+  fi
+}
+
+@test "runc: rootfsPropagation shared shows in mountinfo and mounts reach a bind of /; unbindable cannot be bound" {
+  spec_set '.process.capabilities.bounding += ["CAP_SYS_ADMIN"] | .process.capabilities.effective += ["CAP_SYS_ADMIN"] | .process.capabilities.permitted += ["CAP_SYS_ADMIN"] | .linux.seccomp = null | .linux.rootfsPropagation = "shared"'
+  spec_args sh -c 'mkdir /t /m /s && touch /s/f && mount --bind / /t && mount --bind /s /m && ls /t/m; awk "\$5 == \"/\" && / shared:/" /proc/self/mountinfo | wc -l'
+  run runc run c1
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = f ]
+  [ "${lines[1]}" = 1 ]
+  rm -rf "$B/rootfs/t" "$B/rootfs/m" "$B/rootfs/s"
+  # The default (rprivate): the later mount does not reach the bind.
+  spec_set '.linux.rootfsPropagation = null'
+  run runc run c1
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = 0 ]
+  rm -rf "$B/rootfs/t" "$B/rootfs/m" "$B/rootfs/s"
+  spec_set '.linux.rootfsPropagation = "unbindable"'
+  spec_args sh -c 'mkdir /t && mount --bind / /t && echo bound; awk "\$5 == \"/\" && / unbindable/" /proc/self/mountinfo | wc -l'
+  run runc run c1
+  [[ "$output" == *"Invalid argument"* ]]
+  [ "${lines[-1]}" = 1 ]
+  [[ "$output" != *bound* ]]
+  spec_set '.linux.rootfsPropagation = "bogus"'
+  run runc run c1
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"linux.rootfsPropagation \"bogus\""* ]]
+}
+
+@test "runc: an ociVersion that is not SemVer 1.x is refused by name" {
+  spec_set '.ociVersion = "invalid"'
+  run runc create c1
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"ociVersion \"invalid\""* ]]
+  [ -z "$(ls "$STATE" 2>/dev/null)" ]
+}
