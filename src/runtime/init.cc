@@ -19,6 +19,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -235,9 +236,11 @@ Result<std::string> MountPointOf(const std::string& path) {
   return cur;
 }
 
-Result<void> SwitchRoot(int root_fd, bool no_pivot) {
+Result<void> SwitchRoot(int root_fd, bool no_pivot, bool host_mount_ns) {
   if (fchdir(root_fd) != 0) return Error::FromErrno(errno, "chdir into the rootfs");
-  if (!no_pivot) {
+  if (host_mount_ns) {
+    if (chroot(".") != 0) return Error::FromErrno(errno, "chroot");
+  } else if (!no_pivot) {
     // pivot_root(".", ".") stacks the old root on top of the new one; detaching "." then
     // removes the old root without needing a directory for it in the image.
     if (syscall(SYS_pivot_root, ".", ".") != 0) return Error::FromErrno(errno, "pivot_root");
@@ -540,8 +543,8 @@ Result<void> InitSteps(const InitConfig& c, Channel& ch, nlohmann::json& state) 
   // switch. An unbindable "/" could not be bound: that one only after the switch.
   unsigned long before = c.root_propagation ? c.root_propagation : MS_REC | MS_PRIVATE;
   if (before & MS_UNBINDABLE) before = MS_REC | MS_PRIVATE;
-  TRY(SysMount(nullptr, "/", nullptr, before, nullptr, "propagation of /"));
-  if (before & MS_SHARED) {
+  if (!c.host_mount_ns) TRY(SysMount(nullptr, "/", nullptr, before, nullptr, "propagation of /"));
+  if (!c.host_mount_ns && (before & MS_SHARED)) {
     // pivot_root refuses a new root whose parent mount is shared.
     std::string parent = TRY(MountPointOf(c.rootfs));
     TRY(SysMount(nullptr, parent.c_str(), nullptr, MS_PRIVATE, nullptr,
@@ -549,6 +552,10 @@ Result<void> InitSteps(const InitConfig& c, Channel& ch, nlohmann::json& state) 
   }
   TRY(SysMount(c.rootfs.c_str(), c.rootfs.c_str(), nullptr, MS_BIND | MS_REC, nullptr,
                "bind the rootfs " + c.rootfs + " on itself"));
+  // In the host's mount namespace: the container's mounts stay off the host's peers.
+  if (c.host_mount_ns)
+    TRY(SysMount(nullptr, c.rootfs.c_str(), nullptr, MS_PRIVATE | MS_REC, nullptr,
+                 "make the bind of the rootfs " + c.rootfs + " private"));
   Dir root = TRY(Dir::Open(c.rootfs));
   bool has_dev = false;
   for (const PlannedMount& m : c.mounts) {
@@ -566,7 +573,7 @@ Result<void> InitSteps(const InitConfig& c, Channel& ch, nlohmann::json& state) 
     state["pid"] = TRY(ParseInt(m.text, 1, INT32_MAX, "the pid on the stage channel"));
   }
   TRY(RunHooks(c.create_container, state.dump(), "createContainer"));
-  TRY(SwitchRoot(root.fd(), c.no_pivot));
+  TRY(SwitchRoot(root.fd(), c.no_pivot, c.host_mount_ns));
   if (c.root_propagation)
     TRY(SysMount(nullptr, "/", nullptr, c.root_propagation, nullptr,
                  "linux.rootfsPropagation of the container's /"));
@@ -709,6 +716,34 @@ Result<ProcessPlan> PlanProcess(const oci::Process& p, const oci::Capabilities& 
   return plan;
 }
 
+bool SharesHostMountNs(const oci::RuntimeSpec& spec) {
+  return std::none_of(spec.linux.namespaces.begin(), spec.linux.namespaces.end(),
+                      [](const oci::Namespace& n) { return n.type == "mount" || n.type == "mnt"; });
+}
+
+Result<void> DetachRootfsBind(const std::string& rootfs) {
+  char* real = realpath(rootfs.c_str(), nullptr);
+  if (!real) return errno == ENOENT ? Ok() : Error::FromErrno(errno, "resolve " + rootfs);
+  std::string path = real;
+  free(real);
+  std::string info = TRY(ReadFile("/proc/self/mountinfo"));
+  // mountinfo: id parent major:minor root mount-point ...; the bind of a directory on itself
+  // has that directory (not "/") as its root, or sits on top of the rootfs's own mount.
+  int at_path = 0;
+  std::string top_root;
+  for (std::string_view line : Split(info, '\n')) {
+    std::vector<std::string> f = Split(line, ' ');
+    if (f.size() > 4 && f[4] == path) {
+      ++at_path;
+      top_root = f[3];
+    }
+  }
+  if (at_path >= 2 || (at_path == 1 && top_root != "/"))
+    if (umount2(path.c_str(), MNT_DETACH) != 0 && errno != EINVAL)
+      return Error::FromErrno(errno, "unmount the container's mounts under " + path);
+  return Ok();
+}
+
 Result<InitConfig> PlanInit(const oci::RuntimeSpec& spec, const RunOptions& opts,
                             bool cgroup_v2) {
   InitConfig c;
@@ -729,6 +764,12 @@ Result<InitConfig> PlanInit(const oci::RuntimeSpec& spec, const RunOptions& opts
   c.hostname = spec.hostname;
   c.domainname = spec.domainname;
   c.process.preserve_fds = opts.preserve_fds;
+  c.host_mount_ns = SharesHostMountNs(spec);
+  if (c.host_mount_ns && !spec.linux.rootfs_propagation.empty())
+    return Error(Errc::kInvalidArgument,
+                 "linux.rootfsPropagation needs a mount namespace of the container's own (it "
+                 "would change the host's mounts): add {\"type\": \"mount\"} to "
+                 "linux.namespaces or remove linux.rootfsPropagation");
   if (!spec.linux.rootfs_propagation.empty()) {
     MountOptions o = ParseMountOptions("bind", {spec.linux.rootfs_propagation});
     if (!o.propagation)

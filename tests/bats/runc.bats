@@ -365,3 +365,30 @@ EOS
   [[ "$output" == *"ociVersion \"invalid\""* ]]
   [ -z "$(ls "$STATE" 2>/dev/null)" ]
 }
+
+@test "runc: a spec without a mount namespace shares the runtime's; delete leaves no mount behind" {
+  spec_set '.linux.namespaces -= [{type: "mount"}]'
+  spec_args sh -c 'readlink /proc/self/ns/mnt; ls /proc/self/fd >/dev/null && echo proc'
+  run runc run c1
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = "$(readlink /proc/self/ns/mnt)" ]
+  [ "${lines[1]}" = proc ]
+  ! grep -q " $B/" /proc/self/mountinfo
+  spec_args sleep 100
+  runc create c1
+  grep -q " $B/rootfs/proc " /proc/self/mountinfo
+  runc delete --force c1
+  ! grep -q " $B/" /proc/self/mountinfo
+  # A create that fails half-way through the mounts leaves none either.
+  spec_set '.mounts += [{destination: "/x", type: "nosuchfs", source: "none"}]'
+  run runc create c1
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"/x"* ]]
+  ! grep -q " $B/" /proc/self/mountinfo
+  # Its propagation would be the host's: refused.
+  spec_set '.linux.rootfsPropagation = "shared"'
+  run runc create c1
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"linux.rootfsPropagation needs a mount namespace"* ]]
+  ! grep -q " $B/" /proc/self/mountinfo
+}
