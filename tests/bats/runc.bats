@@ -296,6 +296,14 @@ EOS
   common_teardown
 }
 
+# create_refused TEXT: `create c1` fails with a message holding TEXT and leaves no state.
+create_refused() {
+  run runc create c1
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"$1"* ]]
+  [ -z "$(ls "$STATE" 2>/dev/null)" ]
+}
+
 @test "runc: blockIO throttles land in the container's cgroup file; network is applied or refused by name" {
   # The whole disk of this machine: throttles are per disk, not per partition.
   local disk="" d
@@ -325,10 +333,7 @@ EOS
     runc delete --force c1
   else
     # cgroup v2 has no net_cls; a v1 host may not mount it: refused, naming the field.
-    run runc create c1
-    [ "$status" -ne 0 ]
-    [[ "$output" == *"linux.resources.network"* ]]
-    [ -z "$(ls "$STATE" 2>/dev/null)" ]
+    create_refused linux.resources.network
   fi
 }
 
@@ -353,17 +358,12 @@ EOS
   [ "${lines[-1]}" = 1 ]
   [[ "$output" != *bound* ]]
   spec_set '.linux.rootfsPropagation = "bogus"'
-  run runc run c1
-  [ "$status" -ne 0 ]
-  [[ "$output" == *"linux.rootfsPropagation \"bogus\""* ]]
+  create_refused 'linux.rootfsPropagation "bogus"'
 }
 
 @test "runc: an ociVersion that is not SemVer 1.x is refused by name" {
   spec_set '.ociVersion = "invalid"'
-  run runc create c1
-  [ "$status" -ne 0 ]
-  [[ "$output" == *"ociVersion \"invalid\""* ]]
-  [ -z "$(ls "$STATE" 2>/dev/null)" ]
+  create_refused 'ociVersion "invalid"'
 }
 
 @test "runc: a spec without a mount namespace shares the runtime's; delete leaves no mount behind" {
@@ -381,14 +381,10 @@ EOS
   ! grep -q " $B/" /proc/self/mountinfo
   # A create that fails half-way through the mounts leaves none either.
   spec_set '.mounts += [{destination: "/x", type: "nosuchfs", source: "none"}]'
-  run runc create c1
-  [ "$status" -ne 0 ]
-  [[ "$output" == *"/x"* ]]
+  create_refused /x
   ! grep -q " $B/" /proc/self/mountinfo
   # Its propagation would be the host's: refused.
   spec_set '.linux.rootfsPropagation = "shared"'
-  run runc create c1
-  [ "$status" -ne 0 ]
-  [[ "$output" == *"linux.rootfsPropagation needs a mount namespace"* ]]
+  create_refused "linux.rootfsPropagation needs a mount namespace"
   ! grep -q " $B/" /proc/self/mountinfo
 }
