@@ -304,26 +304,33 @@ create_refused() {
   [ -z "$(ls "$STATE" 2>/dev/null)" ]
 }
 
-@test "runc: blockIO throttles land in the container's cgroup file; network is applied or refused by name" {
+@test "runc: blockIO weight (BFQ) and throttles land in the container's cgroup files; network is applied or refused by name" {
   # The whole disk of this machine: throttles are per disk, not per partition.
-  local disk="" d
+  local disk="" d bfq=""
   for d in /sys/block/*; do
     [ -e "$d/device" ] && { disk=$(cat "$d/dev"); break; }
   done
-  local file want
+  # BFQ, where the kernel has it, gives cgroups a weight file (CFQ's blkio.weight is gone).
+  grep -qw bfq "$d/queue/scheduler" 2>/dev/null && bfq=1
+  local dir file want wfile wwant
   if [ -e /sys/fs/cgroup/blkio/cgroup.procs ]; then
-    file=/sys/fs/cgroup/blkio/$CG/blkio.throttle.read_bps_device want="$disk 1048576"
+    dir=/sys/fs/cgroup/blkio/$CG file=blkio.throttle.read_bps_device want="$disk 1048576"
+    wfile=blkio.bfq.weight wwant=500
   elif grep -qw io /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
-    file=/sys/fs/cgroup/$CG/io.max want="$disk rbps=1048576"
+    dir=/sys/fs/cgroup/$CG file=io.max want="$disk rbps=1048576"
+    wfile=io.bfq.weight wwant="default 500"
   fi
-  if [ -z "$disk" ] || [ -z "$file" ]; then
+  if [ -z "$disk" ] || [ -z "$dir" ]; then
     [ -z "${SHALE_CI:-}" ] || false
     skip "no disk or no blkio/io cgroup controller here"
   fi
-  spec_set ".linux.resources.blockIO = {throttleReadBpsDevice: [{major: ${disk%:*}, minor: ${disk#*:}, rate: 1048576}]}"
+  local weight=""
+  [ -n "$bfq" ] && weight="weight: 500,"
+  spec_set ".linux.resources.blockIO = {$weight throttleReadBpsDevice: [{major: ${disk%:*}, minor: ${disk#*:}, rate: 1048576}]}"
   spec_args sleep 100
   runc create c1
-  grep -qx "$want.*" "$file"
+  grep -qx "$want.*" "$dir/$file"
+  [ -z "$bfq" ] || [ "$(cat "$dir/$wfile")" = "$wwant" ]
   runc delete --force c1
 
   spec_set ".linux.resources.blockIO = null | .linux.resources.network = {classID: 1048577}"
