@@ -28,6 +28,10 @@ if [ ! -x "$SRC/runtimetest" ]; then
     { echo "building runtime-tools failed, see $OUT/build.log"; exit 1; }
 fi
 
+# Directories made during the run are found by this stamp at cleanup.
+STAMP="$OUT/run.stamp"
+touch "$STAMP"
+
 declare -A pass fail skip
 run_suite() {  # run_suite NAME RUNTIME_PATH
   local name="$1" rt="$2" t
@@ -61,6 +65,15 @@ for n in cgrouptest testdir shale-runc; do
   for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
     [ -d "$h$n" ] && find "$h$n" -depth -type d -exec rmdir {} \; 2>/dev/null
   done
+done
+# crun makes its cgroup directories, files and all, even under a /sys/fs/cgroup/<controller>
+# that is a plain tmpfs directory (a v1 controller not mounted there): the programs' container
+# ids are UUIDs.
+uuid='[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
+for h in /sys/fs/cgroup/*/; do
+  [ "$(stat -f -c %T "$h")" = tmpfs ] || continue
+  find "$h" -mindepth 1 -maxdepth 1 -type d -newer "$STAMP" -regextype posix-extended \
+    \( -regex ".*/($uuid|cgrouptest|testdir)" \) -exec rm -rf {} + 2>/dev/null
 done
 echo "per program: $OUT/summary.txt; TAP: $OUT/<runtime>/<program>.tap"
 for n in "${!pass[@]}"; do

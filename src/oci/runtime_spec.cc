@@ -1,5 +1,7 @@
 #include "oci/runtime_spec.h"
 
+#include <regex>
+
 #include "util/log.h"
 
 namespace shale::oci {
@@ -60,7 +62,7 @@ const SpecFields kSpecFields[] = {
                  "execCPUAffinity"}},
     {"process.user", {"username"}},
     {"linux", {"timeOffsets", "intelRdt", "personality", "netDevices"}},
-    {"linux.resources", {"blockIO", "hugepageLimits", "network", "rdma", "unified"}},
+    {"linux.resources", {"rdma", "unified"}},
     {"linux.resources.memory", {"useHierarchy", "checkBeforeUpdate"}},
     {"linux.resources.cpu", {"burst", "idle"}},
     {"linux.seccomp", {"listenerPath", "listenerMetadata"}},
@@ -186,6 +188,46 @@ void DecodeProcess(const json& p, Process* out, Cursor* c) {
   Get(p, "noNewPrivileges", &out->no_new_privileges);
 }
 
+void DecodeThrottle(const json& b, const char* key, std::vector<BlockIoThrottleDevice>* out,
+                    Cursor* c) {
+  auto it = b.find(key);
+  if (it == b.end() || it->is_null()) return;
+  c->field = std::string("linux.resources.blockIO.") + key;
+  for (const json& dj : it->get_ref<const json::array_t&>()) {
+    CheckKnown(dj, c->field, {"major", "minor", "rate"}, c);
+    BlockIoThrottleDevice d;
+    Get(dj, "major", &d.major);
+    Get(dj, "minor", &d.minor);
+    Get(dj, "rate", &d.rate);
+    out->push_back(d);
+  }
+}
+
+void DecodeBlockIo(const json& b, LinuxResources* out, Cursor* c) {
+  CheckKnown(b, "linux.resources.blockIO",
+             {"weight", "leafWeight", "weightDevice", "throttleReadBpsDevice",
+              "throttleWriteBpsDevice", "throttleReadIOPSDevice", "throttleWriteIOPSDevice"},
+             c);
+  GetOpt(b, "weight", &out->blkio_weight);
+  GetOpt(b, "leafWeight", &out->blkio_leaf_weight);
+  if (auto it = b.find("weightDevice"); it != b.end() && !it->is_null()) {
+    c->field = "linux.resources.blockIO.weightDevice";
+    for (const json& dj : it->get_ref<const json::array_t&>()) {
+      CheckKnown(dj, c->field, {"major", "minor", "weight", "leafWeight"}, c);
+      BlockIoWeightDevice d;
+      Get(dj, "major", &d.major);
+      Get(dj, "minor", &d.minor);
+      GetOpt(dj, "weight", &d.weight);
+      GetOpt(dj, "leafWeight", &d.leaf_weight);
+      out->blkio_weight_device.push_back(d);
+    }
+  }
+  DecodeThrottle(b, "throttleReadBpsDevice", &out->blkio_throttle_read_bps, c);
+  DecodeThrottle(b, "throttleWriteBpsDevice", &out->blkio_throttle_write_bps, c);
+  DecodeThrottle(b, "throttleReadIOPSDevice", &out->blkio_throttle_read_iops, c);
+  DecodeThrottle(b, "throttleWriteIOPSDevice", &out->blkio_throttle_write_iops, c);
+}
+
 void DecodeLinux(const json& l, Linux* out, Cursor* c) {
   CheckKnown(l, "linux",
              {"namespaces", "uidMappings", "gidMappings", "resources", "cgroupsPath",
@@ -227,7 +269,37 @@ void DecodeLinux(const json& l, Linux* out, Cursor* c) {
   }
   if (auto it = l.find("resources"); it != l.end() && !it->is_null()) {
     const json& r = *it;
-    CheckKnown(r, "linux.resources", {"memory", "cpu", "pids", "devices"}, c);
+    CheckKnown(r, "linux.resources",
+               {"memory", "cpu", "pids", "devices", "blockIO", "hugepageLimits", "network"}, c);
+    if (auto b = r.find("blockIO"); b != r.end() && !b->is_null()) {
+      c->field = "linux.resources.blockIO";
+      DecodeBlockIo(*b, &out->resources, c);
+    }
+    if (auto h = r.find("hugepageLimits"); h != r.end() && !h->is_null()) {
+      c->field = "linux.resources.hugepageLimits";
+      for (const json& hj : h->get_ref<const json::array_t&>()) {
+        CheckKnown(hj, c->field, {"pageSize", "limit"}, c);
+        HugepageLimit hl;
+        Get(hj, "pageSize", &hl.page_size);
+        Get(hj, "limit", &hl.limit);
+        out->resources.hugepage_limits.push_back(std::move(hl));
+      }
+    }
+    if (auto n = r.find("network"); n != r.end() && !n->is_null()) {
+      c->field = "linux.resources.network";
+      CheckKnown(*n, c->field, {"classID", "priorities"}, c);
+      GetOpt(*n, "classID", &out->resources.network_class_id);
+      if (auto p = n->find("priorities"); p != n->end() && !p->is_null()) {
+        c->field = "linux.resources.network.priorities";
+        for (const json& pj : p->get_ref<const json::array_t&>()) {
+          CheckKnown(pj, c->field, {"name", "priority"}, c);
+          std::pair<std::string, uint32_t> prio;
+          Get(pj, "name", &prio.first);
+          Get(pj, "priority", &prio.second);
+          out->resources.network_priorities.push_back(std::move(prio));
+        }
+      }
+    }
     if (auto m = r.find("memory"); m != r.end() && !m->is_null()) {
       c->field = "linux.resources.memory";
       CheckKnown(*m, "linux.resources.memory",
@@ -450,6 +522,52 @@ nlohmann::json ToJson(const RuntimeSpec& spec) {
     }
     res["devices"] = std::move(devs);
   }
+  if (r.blkio_weight || r.blkio_leaf_weight || !r.blkio_weight_device.empty() ||
+      !r.blkio_throttle_read_bps.empty() || !r.blkio_throttle_write_bps.empty() ||
+      !r.blkio_throttle_read_iops.empty() || !r.blkio_throttle_write_iops.empty()) {
+    json b = json::object();
+    if (r.blkio_weight) b["weight"] = *r.blkio_weight;
+    if (r.blkio_leaf_weight) b["leafWeight"] = *r.blkio_leaf_weight;
+    if (!r.blkio_weight_device.empty()) {
+      json wd = json::array();
+      for (const BlockIoWeightDevice& d : r.blkio_weight_device) {
+        json dj = {{"major", d.major}, {"minor", d.minor}};
+        if (d.weight) dj["weight"] = *d.weight;
+        if (d.leaf_weight) dj["leafWeight"] = *d.leaf_weight;
+        wd.push_back(std::move(dj));
+      }
+      b["weightDevice"] = std::move(wd);
+    }
+    auto throttle = [&b](const char* key, const std::vector<BlockIoThrottleDevice>& v) {
+      if (v.empty()) return;
+      json a = json::array();
+      for (const BlockIoThrottleDevice& d : v)
+        a.push_back({{"major", d.major}, {"minor", d.minor}, {"rate", d.rate}});
+      b[key] = std::move(a);
+    };
+    throttle("throttleReadBpsDevice", r.blkio_throttle_read_bps);
+    throttle("throttleWriteBpsDevice", r.blkio_throttle_write_bps);
+    throttle("throttleReadIOPSDevice", r.blkio_throttle_read_iops);
+    throttle("throttleWriteIOPSDevice", r.blkio_throttle_write_iops);
+    res["blockIO"] = std::move(b);
+  }
+  if (!r.hugepage_limits.empty()) {
+    json h = json::array();
+    for (const HugepageLimit& hl : r.hugepage_limits)
+      h.push_back({{"pageSize", hl.page_size}, {"limit", hl.limit}});
+    res["hugepageLimits"] = std::move(h);
+  }
+  if (r.network_class_id || !r.network_priorities.empty()) {
+    json n = json::object();
+    if (r.network_class_id) n["classID"] = *r.network_class_id;
+    if (!r.network_priorities.empty()) {
+      json p = json::array();
+      for (const auto& [name, prio] : r.network_priorities)
+        p.push_back({{"name", name}, {"priority", prio}});
+      n["priorities"] = std::move(p);
+    }
+    res["network"] = std::move(n);
+  }
   if (!res.empty()) lj["resources"] = std::move(res);
   if (!l.cgroups_path.empty()) lj["cgroupsPath"] = l.cgroups_path;
   if (!l.masked_paths.empty()) lj["maskedPaths"] = l.masked_paths;
@@ -546,6 +664,19 @@ Result<RuntimeSpec> RuntimeSpecFromJson(const nlohmann::json& j) {
                                          (c.unsupported.size() == 1 ? "it" : "them") +
                                          " from config.json");
   }
+  // config.md: ociVersion "MUST be in SemVer v2.0.0 format"; this runtime implements 1.x
+  // (runtime-tools' misc_props requires "invalid" to be refused).
+  static const std::regex kSemVer(
+      R"(^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*))"
+      R"((?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?)"
+      R"((?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$)");
+  std::smatch v;
+  if (!std::regex_match(spec.oci_version, v, kSemVer))
+    return Error(Errc::kInvalidArgument, "runtime spec: ociVersion \"" + spec.oci_version +
+                                             "\" is not a SemVer 2.0.0 version such as \"1.1.0\"");
+  if (v[1] != "1")
+    return Error(Errc::kUnsupported, "runtime spec: ociVersion " + spec.oci_version +
+                                         ": shale implements runtime-spec 1.x");
   for (const std::string& f : c.unknown)
     LogWarn("runtime spec: ignoring " + f + ", which the runtime spec does not define");
   for (const char* key : {"uidMappings", "gidMappings"}) {

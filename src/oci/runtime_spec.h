@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -78,6 +79,22 @@ struct DeviceRule {
   std::string access;             // any of "rwm"; "" means "rwm"
 };
 
+// linux.resources.blockIO.weightDevice[]: a per-device weight and/or leaf weight.
+struct BlockIoWeightDevice {
+  int64_t major = 0, minor = 0;
+  std::optional<uint16_t> weight, leaf_weight;  // 10..1000
+};
+// linux.resources.blockIO.throttle*Device[]: bytes or I/O operations per second.
+struct BlockIoThrottleDevice {
+  int64_t major = 0, minor = 0;
+  uint64_t rate = 0;
+};
+// linux.resources.hugepageLimits[]: pageSize as the kernel names it ("2MB", "1GB").
+struct HugepageLimit {
+  std::string page_size;
+  uint64_t limit = 0;  // bytes
+};
+
 struct LinuxResources {
   std::optional<int64_t> memory_limit;  // bytes
   std::optional<int64_t> memory_swap;
@@ -95,6 +112,15 @@ struct LinuxResources {
   // Empty: the runtime leaves device access as the parent cgroup has it (everything on a
   // host). DefaultDeviceRules() for a confined container; PrivilegedDeviceRules() for all.
   std::vector<DeviceRule> devices;
+  // blockIO: v1 blkio.*, v2 io.* (weights converted).
+  std::optional<uint16_t> blkio_weight, blkio_leaf_weight;
+  std::vector<BlockIoWeightDevice> blkio_weight_device;
+  std::vector<BlockIoThrottleDevice> blkio_throttle_read_bps, blkio_throttle_write_bps,
+      blkio_throttle_read_iops, blkio_throttle_write_iops;
+  std::vector<HugepageLimit> hugepage_limits;
+  // network: v1 only (net_cls.classid, net_prio.ifpriomap); v2 has no such controllers.
+  std::optional<uint32_t> network_class_id;
+  std::vector<std::pair<std::string, uint32_t>> network_priorities;  // interface, priority
 };
 
 // runtime-spec linux.seccomp.syscalls[].args[].
@@ -194,7 +220,7 @@ nlohmann::json ToJson(const RuntimeSpec& spec);
 // the runtime spec that shale does not implement (linux.intelRdt, process.apparmorProfile,
 // ...): such a field is never ignored. A field the spec does not define at all is ignored
 // with a warning on stderr, as the spec requires. A field that is present but null or empty
-// ({}, [], "") counts as absent.
+// ({}, [], "") counts as absent. ociVersion must be a SemVer 2.0.0 1.x version.
 Result<RuntimeSpec> RuntimeSpecFromJson(const nlohmann::json& j);
 
 // Docker's default capability set (14 capabilities).

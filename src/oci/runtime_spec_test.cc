@@ -236,17 +236,18 @@ TEST(RuntimeSpecTest, UnsupportedFieldsAreRefusedByName) {
   auto s = RuntimeSpecFromJson(nlohmann::json::parse(R"({"ociVersion":"1.0.2",
     "process":{"args":["sh"],"apparmorProfile":"x","scheduler":{},"user":{"uid":0,"gid":0,"username":"u"}},
     "root":{"path":"/r"},
-    "linux":{"intelRdt":{"closID":"a"},"resources":{"blockIO":{"weight":10},"hugepageLimits":[]},
+    "linux":{"intelRdt":{"closID":"a"},"resources":{"rdma":{"mlx5_0":{"hcaHandles":3}},"hugepageLimits":[],
+                          "blockIO":{"weight":10,"notInTheSpec":1}},
              "personality":{}, "notInTheSpec":{"a":1}}})"));
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code(), Errc::kUnsupported);
   const std::string& m = s.error().message();
   for (const char* f : {"process.apparmorProfile", "process.user.username", "linux.intelRdt",
-                        "linux.resources.blockIO"})
+                        "linux.resources.rdma"})
     EXPECT_NE(m.find(f), std::string::npos) << f << " in " << m;
   // Empty values count as absent.
   // Empty values count as absent; what the spec does not define is ignored (config.md).
-  for (const char* f : {"scheduler", "hugepageLimits", "personality", "notInTheSpec"})
+  for (const char* f : {"scheduler", "hugepageLimits", "personality", "notInTheSpec", "blockIO"})
     EXPECT_EQ(m.find(f), std::string::npos) << f << " in " << m;
   auto unknown = RuntimeSpecFromJson(nlohmann::json::parse(
       R"({"process":{"args":["sh"],"future":true},"root":{"path":"/r"},"future":{"x":1}})"));
@@ -279,6 +280,67 @@ TEST(RuntimeSpecTest, HooksMappingsAndLinuxExtrasRoundTrip) {
       R"({"linux":{"uidMappings":[{"containerID":0,"hostID":4294967295,"size":2}]}})"));
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().code(), Errc::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace shale::oci
+
+namespace shale::oci {
+namespace {
+
+TEST(RuntimeSpecTest, BlockIoHugepagesNetworkRoundTrip) {
+  auto s = RuntimeSpecFromJson(nlohmann::json::parse(R"({"ociVersion":"1.0.2-dev",
+    "process":{"args":["sh"]},"root":{"path":"/r"},
+    "linux":{"resources":{
+      "blockIO":{"weight":500,"leafWeight":300,
+                 "weightDevice":[{"major":8,"minor":0,"weight":400,"leafWeight":200}],
+                 "throttleReadBpsDevice":[{"major":8,"minor":0,"rate":102400}],
+                 "throttleWriteIOPSDevice":[{"major":8,"minor":16,"rate":50}]},
+      "hugepageLimits":[{"pageSize":"2MB","limit":2147483648}],
+      "network":{"classID":255,"priorities":[{"name":"lo","priority":10}]}}}})"));
+  ASSERT_TRUE(s) << s.error().message();
+  const LinuxResources& r = s->linux.resources;
+  EXPECT_EQ(r.blkio_weight, 500);
+  EXPECT_EQ(r.blkio_leaf_weight, 300);
+  ASSERT_EQ(r.blkio_weight_device.size(), 1u);
+  EXPECT_EQ(r.blkio_weight_device[0].weight, 400);
+  EXPECT_EQ(r.blkio_weight_device[0].leaf_weight, 200);
+  ASSERT_EQ(r.blkio_throttle_read_bps.size(), 1u);
+  EXPECT_EQ(r.blkio_throttle_read_bps[0].rate, 102400u);
+  ASSERT_EQ(r.blkio_throttle_write_iops.size(), 1u);
+  EXPECT_EQ(r.blkio_throttle_write_iops[0].minor, 16);
+  ASSERT_EQ(r.hugepage_limits.size(), 1u);
+  EXPECT_EQ(r.hugepage_limits[0].page_size, "2MB");
+  EXPECT_EQ(r.hugepage_limits[0].limit, 2147483648u);
+  EXPECT_EQ(r.network_class_id, 255u);
+  ASSERT_EQ(r.network_priorities.size(), 1u);
+  EXPECT_EQ(r.network_priorities[0].first, "lo");
+
+  nlohmann::json j = ToJson(*s);
+  EXPECT_EQ(j["linux"]["resources"]["blockIO"]["weightDevice"][0]["leafWeight"], 200);
+  EXPECT_EQ(j["linux"]["resources"]["network"]["priorities"][0]["priority"], 10);
+  auto back = RuntimeSpecFromJson(j);
+  ASSERT_TRUE(back) << back.error().message();
+  EXPECT_EQ(ToJson(*back), j);
+}
+
+TEST(RuntimeSpecTest, OciVersionMustBeSemVer1) {
+  auto parse = [](const char* v) {
+    nlohmann::json j = {{"ociVersion", v}, {"process", {{"args", {"sh"}}}},
+                        {"root", {{"path", "/r"}}}};
+    return RuntimeSpecFromJson(j);
+  };
+  for (const char* ok : {"1.0.0", "1.0.2-dev", "1.1.0+dev", "1.2.0-rc.1"})
+    EXPECT_TRUE(parse(ok)) << ok;
+  for (const char* bad : {"invalid", "1.0", "", "01.0.0", "1.0.0-"}) {
+    auto r = parse(bad);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.error().code(), Errc::kInvalidArgument) << bad;
+    EXPECT_NE(r.error().message().find("ociVersion"), std::string::npos);
+  }
+  auto two = parse("2.0.0");
+  ASSERT_FALSE(two);
+  EXPECT_EQ(two.error().code(), Errc::kUnsupported);
 }
 
 }  // namespace

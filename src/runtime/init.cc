@@ -19,7 +19,9 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "runtime/hooks.h"
@@ -210,12 +212,42 @@ Result<UniqueFd> OpenTerminal(const ProcessPlan& p, Channel& ch, bool bind_conso
   return slave;
 }
 
-Result<void> SwitchRoot(int root_fd, bool no_pivot) {
+// The mount point of the mount holding `path`: there the walk up meets another mount id.
+Result<std::string> MountPointOf(const std::string& path) {
+  auto mount_id = [](const std::string& p) -> Result<uint64_t> {
+    struct statx stx;
+    if (statx(AT_FDCWD, p.c_str(), AT_NO_AUTOMOUNT, STATX_MNT_ID, &stx) != 0)
+      return Error::FromErrno(errno, "statx " + p);
+    if (!(stx.stx_mask & STATX_MNT_ID))
+      return Error(Errc::kUnsupported, "statx " + p + ": the kernel reports no mount id");
+    return uint64_t{stx.stx_mnt_id};
+  };
+  char* real = realpath(path.c_str(), nullptr);
+  if (!real) return Error::FromErrno(errno, "resolve " + path);
+  std::string cur = real;
+  free(real);
+  uint64_t id = TRY(mount_id(cur));
+  while (cur != "/") {
+    size_t slash = cur.rfind('/');
+    std::string parent = slash == 0 ? "/" : cur.substr(0, slash);
+    if (TRY(mount_id(parent)) != id) break;
+    cur = std::move(parent);
+  }
+  return cur;
+}
+
+Result<void> SwitchRoot(int root_fd, bool no_pivot, bool host_mount_ns) {
   if (fchdir(root_fd) != 0) return Error::FromErrno(errno, "chdir into the rootfs");
-  if (!no_pivot) {
+  if (host_mount_ns) {
+    if (chroot(".") != 0) return Error::FromErrno(errno, "chroot");
+  } else if (!no_pivot) {
     // pivot_root(".", ".") stacks the old root on top of the new one; detaching "." then
     // removes the old root without needing a directory for it in the image.
     if (syscall(SYS_pivot_root, ".", ".") != 0) return Error::FromErrno(errno, "pivot_root");
+    // With a shared rootfsPropagation the old root's mounts are peers of the host's: made
+    // slaves first, the detach does not propagate to the host (runc does the same).
+    if (::mount(nullptr, ".", nullptr, MS_SLAVE | MS_REC, nullptr) != 0)
+      return Error::FromErrno(errno, "make the old root a slave before unmounting it");
     if (umount2(".", MNT_DETACH) != 0) return Error::FromErrno(errno, "umount the old root");
   } else {
     if (::mount(".", "/", nullptr, MS_MOVE, nullptr) != 0)
@@ -506,10 +538,24 @@ Result<void> InitSteps(const InitConfig& c, Channel& ch, nlohmann::json& state) 
       setdomainname(c.domainname.data(), c.domainname.size()) != 0)
     return Error::FromErrno(errno, "setdomainname " + c.domainname);
   umask(0);
-  TRY(SysMount(nullptr, "/", nullptr, c.root_propagation ? c.root_propagation : MS_REC | MS_PRIVATE,
-               nullptr, "propagation of /"));
+  // rootfsPropagation as runc applies it: to "/" before the rootfs is bound (so that, shared
+  // or slave, the container sees the host's later mounts), and again to the new "/" after the
+  // switch. An unbindable "/" could not be bound: that one only after the switch.
+  unsigned long before = c.root_propagation ? c.root_propagation : MS_REC | MS_PRIVATE;
+  if (before & MS_UNBINDABLE) before = MS_REC | MS_PRIVATE;
+  if (!c.host_mount_ns) TRY(SysMount(nullptr, "/", nullptr, before, nullptr, "propagation of /"));
+  if (!c.host_mount_ns && (before & MS_SHARED)) {
+    // pivot_root refuses a new root whose parent mount is shared.
+    std::string parent = TRY(MountPointOf(c.rootfs));
+    TRY(SysMount(nullptr, parent.c_str(), nullptr, MS_PRIVATE, nullptr,
+                 "make " + parent + " (the mount holding the rootfs) private"));
+  }
   TRY(SysMount(c.rootfs.c_str(), c.rootfs.c_str(), nullptr, MS_BIND | MS_REC, nullptr,
                "bind the rootfs " + c.rootfs + " on itself"));
+  // In the host's mount namespace: the container's mounts stay off the host's peers.
+  if (c.host_mount_ns)
+    TRY(SysMount(nullptr, c.rootfs.c_str(), nullptr, MS_PRIVATE | MS_REC, nullptr,
+                 "make the bind of the rootfs " + c.rootfs + " private"));
   Dir root = TRY(Dir::Open(c.rootfs));
   bool has_dev = false;
   for (const PlannedMount& m : c.mounts) {
@@ -527,7 +573,10 @@ Result<void> InitSteps(const InitConfig& c, Channel& ch, nlohmann::json& state) 
     state["pid"] = TRY(ParseInt(m.text, 1, INT32_MAX, "the pid on the stage channel"));
   }
   TRY(RunHooks(c.create_container, state.dump(), "createContainer"));
-  TRY(SwitchRoot(root.fd(), c.no_pivot));
+  TRY(SwitchRoot(root.fd(), c.no_pivot, c.host_mount_ns));
+  if (c.root_propagation)
+    TRY(SysMount(nullptr, "/", nullptr, c.root_propagation, nullptr,
+                 "linux.rootfsPropagation of the container's /"));
   UniqueFd terminal;
   if (c.process.terminal) terminal = TRY(OpenTerminal(c.process, ch, console));
   UniqueFd slash(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
@@ -667,6 +716,34 @@ Result<ProcessPlan> PlanProcess(const oci::Process& p, const oci::Capabilities& 
   return plan;
 }
 
+bool SharesHostMountNs(const oci::RuntimeSpec& spec) {
+  return std::none_of(spec.linux.namespaces.begin(), spec.linux.namespaces.end(),
+                      [](const oci::Namespace& n) { return n.type == "mount" || n.type == "mnt"; });
+}
+
+Result<void> DetachRootfsBind(const std::string& rootfs) {
+  char* real = realpath(rootfs.c_str(), nullptr);
+  if (!real) return errno == ENOENT ? Ok() : Error::FromErrno(errno, "resolve " + rootfs);
+  std::string path = real;
+  free(real);
+  std::string info = TRY(ReadFile("/proc/self/mountinfo"));
+  // mountinfo: id parent major:minor root mount-point ...; the bind of a directory on itself
+  // has that directory (not "/") as its root, or sits on top of the rootfs's own mount.
+  int at_path = 0;
+  std::string top_root;
+  for (std::string_view line : Split(info, '\n')) {
+    std::vector<std::string> f = Split(line, ' ');
+    if (f.size() > 4 && f[4] == path) {
+      ++at_path;
+      top_root = f[3];
+    }
+  }
+  if (at_path >= 2 || (at_path == 1 && top_root != "/"))
+    if (umount2(path.c_str(), MNT_DETACH) != 0 && errno != EINVAL)
+      return Error::FromErrno(errno, "unmount the container's mounts under " + path);
+  return Ok();
+}
+
 Result<InitConfig> PlanInit(const oci::RuntimeSpec& spec, const RunOptions& opts,
                             bool cgroup_v2) {
   InitConfig c;
@@ -687,12 +764,18 @@ Result<InitConfig> PlanInit(const oci::RuntimeSpec& spec, const RunOptions& opts
   c.hostname = spec.hostname;
   c.domainname = spec.domainname;
   c.process.preserve_fds = opts.preserve_fds;
+  c.host_mount_ns = SharesHostMountNs(spec);
+  if (c.host_mount_ns && !spec.linux.rootfs_propagation.empty())
+    return Error(Errc::kInvalidArgument,
+                 "linux.rootfsPropagation needs a mount namespace of the container's own (it "
+                 "would change the host's mounts): add {\"type\": \"mount\"} to "
+                 "linux.namespaces or remove linux.rootfsPropagation");
   if (!spec.linux.rootfs_propagation.empty()) {
     MountOptions o = ParseMountOptions("bind", {spec.linux.rootfs_propagation});
-    if (!o.propagation || (o.propagation & (MS_SHARED | MS_UNBINDABLE)))
-      return Error(Errc::kUnsupported, "linux.rootfsPropagation \"" +
-                                           spec.linux.rootfs_propagation +
-                                           "\": shale supports private, rprivate, slave, rslave");
+    if (!o.propagation)
+      return Error(Errc::kInvalidArgument,
+                   "linux.rootfsPropagation \"" + spec.linux.rootfs_propagation +
+                       "\": expected one of [r]private, [r]slave, [r]shared, [r]unbindable");
     c.root_propagation = o.propagation;
   }
   for (const auto& [key, value] : spec.linux.sysctl) {

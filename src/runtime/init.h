@@ -81,8 +81,8 @@ struct InitConfig {
   bool in_user_ns = false;
   bool die_with_parent = true;
   std::string hostname, domainname;
-  // Propagation of "/" in the new mount namespace (rootfsPropagation), MS_REC|MS_PRIVATE
-  // unless the spec says otherwise.
+  // Propagation of "/" in the new mount namespace (rootfsPropagation: MS_SHARED, MS_SLAVE,
+  // MS_PRIVATE or MS_UNBINDABLE, with MS_REC for the r* forms); 0: MS_REC|MS_PRIVATE.
   unsigned long root_propagation = 0;
   std::vector<std::pair<std::string, std::string>> sysctl;  // "net/ipv4/ip_forward", "1"
   // Hooks: with any, the child stops at kMountsDone for the parent's prestart and
@@ -96,6 +96,10 @@ struct InitConfig {
   std::string rootfs;
   bool root_readonly = false;
   bool no_pivot = false;
+  // The spec lists no mount namespace: the container shares the runtime's (runtime-spec), its
+  // mounts are made there under a private bind of the rootfs on itself, and it is chrooted,
+  // never pivoted (that would move the host's root).
+  bool host_mount_ns = false;
   std::vector<PlannedMount> mounts;
   std::vector<PlannedDevice> devices;  // linux.devices, made after the mounts
   bool cgroup_v2 = false;
@@ -110,6 +114,13 @@ Result<ProcessPlan> PlanProcess(const oci::Process& p, const oci::Capabilities& 
                                 const std::optional<oci::Seccomp>& seccomp = std::nullopt);
 Result<InitConfig> PlanInit(const oci::RuntimeSpec& spec, const RunOptions& opts,
                             bool cgroup_v2);
+
+// True if `spec` lists no mount namespace: the container shares the runtime's.
+bool SharesHostMountNs(const oci::RuntimeSpec& spec);
+// For a container made with host_mount_ns: detaches the bind of `rootfs` on itself and with
+// it every mount made for the container. Nothing when the rootfs carries no such bind (the
+// top mount at `rootfs` is the rootfs's own mount, e.g. its overlay).
+Result<void> DetachRootfsBind(const std::string& rootfs);
 
 // Child side. Never return: exec or _exit after reporting on `ch`.
 [[noreturn]] void RunInit(const InitConfig& cfg, Channel& ch);

@@ -263,7 +263,7 @@ Result<Created> Create(const oci::RuntimeSpec& spec, const RunOptions& opts) {
   bool v2 = cg && cg->version() == cgroup::Version::kV2;
   InitConfig cfg = TRY(PlanInit(spec, opts, v2));
 
-  uint64_t flags = CLONE_NEWNS;
+  uint64_t flags = 0;  // no CLONE_NEWNS unless the spec asks: see InitConfig::host_mount_ns
   std::vector<UniqueFd> ns_fds;
   UniqueFd pid_ns;
   bool new_user = false;
@@ -342,6 +342,13 @@ Result<Created> Create(const oci::RuntimeSpec& spec, const RunOptions& opts) {
   std::string what = "create container " + opts.container_id;
   Cloned c = TRY(CloneChild(flags, pid_ns, what, [&cfg](Channel& ch) { RunInit(cfg, ch); }));
   ChildGuard child_guard(c.pid, c.pidfd.get());
+  // In the host's mount namespace the container's mounts outlive a failed create.
+  struct MountsGuard {
+    const std::string* rootfs;
+    ~MountsGuard() {
+      if (rootfs) (void)DetachRootfsBind(*rootfs);
+    }
+  } mounts_guard{cfg.host_mount_ns ? &cfg.rootfs : nullptr};
   fifo.reset();  // only the child reads it
   Drive d;
   d.cg = cg.get();
@@ -372,6 +379,7 @@ Result<Created> Create(const oci::RuntimeSpec& spec, const RunOptions& opts) {
   child_guard.Release();
   cg_guard.Release();
   dir_guard.Release();
+  mounts_guard.rootfs = nullptr;
   return created;
 }
 
@@ -501,6 +509,8 @@ Result<void> Delete(const std::string& dir, bool force) {
   }
   if (!s.cgroups_path.empty()) TRY(RemoveCgroup(s.cgroups_path).Wrap("delete " + s.id));
   auto spec = LoadSpec(dir);
+  if (spec && SharesHostMountNs(*spec))
+    TRY(DetachRootfsBind(s.rootfs).Wrap("delete " + s.id));
   TRY(RemoveTreeAbs(dir).Wrap("delete " + s.id));
   if (spec) {
     if (auto r = RunHooks(spec->hooks.poststop, OciState(s, Status::kStopped).dump(), "poststop");

@@ -657,8 +657,18 @@ TEST(PlanInitTest, Table) {
        Errc::kInvalidArgument},
       {"maps without user ns", [](oci::RuntimeSpec& s) { s.linux.uid_mappings = {{0, 1000, 1}}; },
        Errc::kInvalidArgument},
-      {"shared rootfs propagation", [](oci::RuntimeSpec& s) { s.linux.rootfs_propagation = "shared"; },
-       Errc::kUnsupported},
+      {"shared rootfs propagation", [](oci::RuntimeSpec& s) { s.linux.rootfs_propagation = "rshared"; },
+       std::nullopt},
+      {"unbindable rootfs propagation",
+       [](oci::RuntimeSpec& s) { s.linux.rootfs_propagation = "unbindable"; }, std::nullopt},
+      {"bad rootfs propagation", [](oci::RuntimeSpec& s) { s.linux.rootfs_propagation = "bogus"; },
+       Errc::kInvalidArgument},
+      {"propagation without a mount namespace",
+       [](oci::RuntimeSpec& s) {
+         s.linux.namespaces.clear();
+         s.linux.rootfs_propagation = "rslave";
+       },
+       Errc::kInvalidArgument},
       {"bad sysctl key", [](oci::RuntimeSpec& s) { s.linux.sysctl["../x"] = "1"; },
        Errc::kInvalidArgument},
       {"unknown rlimit", [](oci::RuntimeSpec& s) { s.process.rlimits = {{"RLIMIT_BOGUS", 1, 1}}; },
@@ -670,6 +680,7 @@ TEST(PlanInitTest, Table) {
     oci::RuntimeSpec s;
     s.process.args = {"true"};
     s.root.path = "/";
+    s.linux.namespaces = {{"mount", ""}};
     c.edit(s);
     auto r = PlanInit(s, RunOptions{}, false);
     if (c.error) {
@@ -686,6 +697,7 @@ TEST(PlanInitTest, Table) {
   s.root.path = "/";
   s.linux.sysctl = {{"net.ipv4.ip_forward", "1"}};
   s.linux.rootfs_propagation = "rslave";
+  s.linux.namespaces = {{"mount", ""}};
   s.hooks.prestart = {{"/bin/true", {}, {}, {}}};
   RunOptions o;
   o.preserve_fds = 2;
@@ -693,6 +705,12 @@ TEST(PlanInitTest, Table) {
   ASSERT_TRUE(c) << c.error().message();
   EXPECT_EQ(c->sysctl[0].first, "net/ipv4/ip_forward");
   EXPECT_EQ(c->root_propagation, static_cast<unsigned long>(MS_SLAVE | MS_REC));
+  EXPECT_FALSE(c->host_mount_ns);
+  s.linux.namespaces.clear();
+  s.linux.rootfs_propagation.clear();
+  auto host = PlanInit(s, o, false);
+  ASSERT_TRUE(host) << host.error().message();
+  EXPECT_TRUE(host->host_mount_ns);
   EXPECT_EQ(c->process.umask, 077u);
   EXPECT_EQ(*c->process.oom_score_adj, 500);
   EXPECT_EQ(c->process.preserve_fds, 2);

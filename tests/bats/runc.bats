@@ -295,3 +295,103 @@ EOS
   [[ "$output" == *"Read-only file system"* ]]
   common_teardown
 }
+
+# create_refused TEXT: `create c1` fails with a message holding TEXT and leaves no state.
+create_refused() {
+  run runc create c1
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"$1"* ]]
+  [ -z "$(ls "$STATE" 2>/dev/null)" ]
+}
+
+@test "runc: blockIO weight (BFQ) and throttles land in the container's cgroup files; network is applied or refused by name" {
+  # The whole disk of this machine: throttles are per disk, not per partition.
+  local disk="" d bfq=""
+  for d in /sys/block/*; do
+    [ -e "$d/device" ] && { disk=$(cat "$d/dev"); break; }
+  done
+  # BFQ, where the kernel has it, gives cgroups a weight file (CFQ's blkio.weight is gone).
+  grep -qw bfq "$d/queue/scheduler" 2>/dev/null && bfq=1
+  local dir file want wfile wwant
+  if [ -e /sys/fs/cgroup/blkio/cgroup.procs ]; then
+    dir=/sys/fs/cgroup/blkio/$CG file=blkio.throttle.read_bps_device want="$disk 1048576"
+    wfile=blkio.bfq.weight wwant=500
+  elif grep -qw io /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
+    dir=/sys/fs/cgroup/$CG file=io.max want="$disk rbps=1048576"
+    wfile=io.bfq.weight wwant="default 500"
+  fi
+  if [ -z "$disk" ] || [ -z "$dir" ]; then
+    [ -z "${SHALE_CI:-}" ] || false
+    skip "no disk or no blkio/io cgroup controller here"
+  fi
+  local weight=""
+  [ -n "$bfq" ] && weight="weight: 500,"
+  spec_set ".linux.resources.blockIO = {$weight throttleReadBpsDevice: [{major: ${disk%:*}, minor: ${disk#*:}, rate: 1048576}]}"
+  spec_args sleep 100
+  runc create c1
+  grep -qx "$want.*" "$dir/$file"
+  [ -z "$bfq" ] || [ "$(cat "$dir/$wfile")" = "$wwant" ]
+  runc delete --force c1
+
+  spec_set ".linux.resources.blockIO = null | .linux.resources.network = {classID: 1048577}"
+  if [ -e /sys/fs/cgroup/net_cls/cgroup.procs ]; then
+    runc create c1
+    [ "$(cat /sys/fs/cgroup/net_cls/$CG/net_cls.classid)" = 1048577 ]
+    runc delete --force c1
+  else
+    # cgroup v2 has no net_cls; a v1 host may not mount it: refused, naming the field.
+    create_refused linux.resources.network
+  fi
+}
+
+@test "runc: rootfsPropagation shared shows in mountinfo and mounts reach a bind of /; unbindable cannot be bound" {
+  spec_set '.process.capabilities.bounding += ["CAP_SYS_ADMIN"] | .process.capabilities.effective += ["CAP_SYS_ADMIN"] | .process.capabilities.permitted += ["CAP_SYS_ADMIN"] | .linux.seccomp = null | .linux.rootfsPropagation = "shared"'
+  spec_args sh -c 'mkdir /t /m /s && touch /s/f && mount --bind / /t && mount --bind /s /m && ls /t/m; awk "\$5 == \"/\" && / shared:/" /proc/self/mountinfo | wc -l'
+  run runc run c1
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = f ]
+  [ "${lines[1]}" = 1 ]
+  rm -rf "$B/rootfs/t" "$B/rootfs/m" "$B/rootfs/s"
+  # The default (rprivate): the later mount does not reach the bind.
+  spec_set '.linux.rootfsPropagation = null'
+  run runc run c1
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = 0 ]
+  rm -rf "$B/rootfs/t" "$B/rootfs/m" "$B/rootfs/s"
+  spec_set '.linux.rootfsPropagation = "unbindable"'
+  spec_args sh -c 'mkdir /t && mount --bind / /t && echo bound; awk "\$5 == \"/\" && / unbindable/" /proc/self/mountinfo | wc -l'
+  run runc run c1
+  [[ "$output" == *"Invalid argument"* ]]
+  [ "${lines[-1]}" = 1 ]
+  [[ "$output" != *bound* ]]
+  spec_set '.linux.rootfsPropagation = "bogus"'
+  create_refused 'linux.rootfsPropagation "bogus"'
+}
+
+@test "runc: an ociVersion that is not SemVer 1.x is refused by name" {
+  spec_set '.ociVersion = "invalid"'
+  create_refused 'ociVersion "invalid"'
+}
+
+@test "runc: a spec without a mount namespace shares the runtime's; delete leaves no mount behind" {
+  spec_set '.linux.namespaces -= [{type: "mount"}]'
+  spec_args sh -c 'readlink /proc/self/ns/mnt; ls /proc/self/fd >/dev/null && echo proc'
+  run runc run c1
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = "$(readlink /proc/self/ns/mnt)" ]
+  [ "${lines[1]}" = proc ]
+  ! grep -q " $B/" /proc/self/mountinfo
+  spec_args sleep 100
+  runc create c1
+  grep -q " $B/rootfs/proc " /proc/self/mountinfo
+  runc delete --force c1
+  ! grep -q " $B/" /proc/self/mountinfo
+  # A create that fails half-way through the mounts leaves none either.
+  spec_set '.mounts += [{destination: "/x", type: "nosuchfs", source: "none"}]'
+  create_refused /x
+  ! grep -q " $B/" /proc/self/mountinfo
+  # Its propagation would be the host's: refused.
+  spec_set '.linux.rootfsPropagation = "shared"'
+  create_refused "linux.rootfsPropagation needs a mount namespace"
+  ! grep -q " $B/" /proc/self/mountinfo
+}

@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <functional>
 
 #include "util/fd.h"
 #include "util/fs.h"
@@ -75,6 +76,125 @@ std::string SwapMaxValue(std::optional<int64_t> limit, std::optional<int64_t> sw
   if (*swap < 0) return "max";
   int64_t s = *swap - limit.value_or(0);
   return std::to_string(s < 0 ? 0 : s);
+}
+
+namespace {
+
+std::string DeviceKey(int64_t major, int64_t minor) {
+  return std::to_string(major) + ":" + std::to_string(minor);
+}
+
+void AddThrottles(const oci::LinuxResources& r, std::vector<CgroupWrite>* out,
+                  const std::function<CgroupWrite(const char* field, const char* kind,
+                                                  const oci::BlockIoThrottleDevice&)>& make) {
+  const std::pair<const char*, const std::vector<oci::BlockIoThrottleDevice>*> lists[] = {
+      {"throttleReadBpsDevice", &r.blkio_throttle_read_bps},
+      {"throttleWriteBpsDevice", &r.blkio_throttle_write_bps},
+      {"throttleReadIOPSDevice", &r.blkio_throttle_read_iops},
+      {"throttleWriteIOPSDevice", &r.blkio_throttle_write_iops}};
+  const char* kinds[] = {"read_bps", "write_bps", "read_iops", "write_iops"};
+  for (size_t i = 0; i < 4; ++i)
+    for (const oci::BlockIoThrottleDevice& d : *lists[i].second)
+      out->push_back(make(lists[i].first, kinds[i], d));
+}
+
+}  // namespace
+
+std::vector<CgroupWrite> BlkioV1Writes(const oci::LinuxResources& r, bool bfq) {
+  const std::string f = "linux.resources.blockIO.";
+  std::vector<CgroupWrite> w;
+  const char* weight = bfq ? "blkio.bfq.weight" : "blkio.weight";
+  const char* weight_device = bfq ? "blkio.bfq.weight_device" : "blkio.weight_device";
+  if (r.blkio_weight) w.push_back({f + "weight", weight, std::to_string(*r.blkio_weight)});
+  if (r.blkio_leaf_weight)
+    w.push_back({f + "leafWeight", "blkio.leaf_weight", std::to_string(*r.blkio_leaf_weight)});
+  for (const oci::BlockIoWeightDevice& d : r.blkio_weight_device) {
+    std::string key = DeviceKey(d.major, d.minor);
+    if (d.weight)
+      w.push_back({f + "weightDevice", weight_device, key + " " + std::to_string(*d.weight)});
+    if (d.leaf_weight)
+      w.push_back({f + "weightDevice", "blkio.leaf_weight_device",
+                   key + " " + std::to_string(*d.leaf_weight)});
+  }
+  AddThrottles(r, &w, [&f](const char* field, const char* kind, const oci::BlockIoThrottleDevice& d) {
+    return CgroupWrite{f + field, std::string("blkio.throttle.") + kind + "_device",
+                       DeviceKey(d.major, d.minor) + " " + std::to_string(d.rate)};
+  });
+  return w;
+}
+
+uint64_t BlkioWeightToIoWeight(uint64_t weight) {
+  if (weight == 0) return 0;
+  if (weight < 10) weight = 10;
+  if (weight > 1000) weight = 1000;
+  return 1 + (weight - 10) * 9999 / 990;
+}
+
+Result<std::vector<CgroupWrite>> IoV2Writes(const oci::LinuxResources& r, bool bfq) {
+  const std::string f = "linux.resources.blockIO.";
+  bool leaf = r.blkio_leaf_weight.has_value();
+  for (const oci::BlockIoWeightDevice& d : r.blkio_weight_device) leaf |= d.leaf_weight.has_value();
+  if (leaf)
+    return Error(Errc::kUnsupported, f + "leafWeight: cgroup v2 has no leaf weights; remove "
+                                         "leafWeight from linux.resources.blockIO");
+  std::vector<CgroupWrite> w;
+  auto weight = [bfq](uint64_t v) { return std::to_string(bfq ? v : BlkioWeightToIoWeight(v)); };
+  const char* file = bfq ? "io.bfq.weight" : "io.weight";
+  if (r.blkio_weight) w.push_back({f + "weight", file, weight(*r.blkio_weight)});
+  for (const oci::BlockIoWeightDevice& d : r.blkio_weight_device)
+    if (d.weight)
+      w.push_back({f + "weightDevice", file, DeviceKey(d.major, d.minor) + " " + weight(*d.weight)});
+  AddThrottles(r, &w, [&f](const char* field, const char* kind, const oci::BlockIoThrottleDevice& d) {
+    static const std::pair<std::string_view, const char*> keys[] = {
+        {"read_bps", "rbps"}, {"write_bps", "wbps"}, {"read_iops", "riops"}, {"write_iops", "wiops"}};
+    const char* key = "";
+    for (const auto& [k, v] : keys)
+      if (k == kind) key = v;
+    return CgroupWrite{f + field, "io.max",
+                       DeviceKey(d.major, d.minor) + " " + key + "=" + std::to_string(d.rate)};
+  });
+  return w;
+}
+
+Result<std::vector<CgroupWrite>> HugetlbWrites(const oci::LinuxResources& r, bool v2) {
+  std::vector<CgroupWrite> w;
+  for (const oci::HugepageLimit& h : r.hugepage_limits) {
+    const std::string& s = h.page_size;
+    // The kernel's names (hugetlb_cgroup.c mem_fmt): a number and KB, MB or GB. Checked so a
+    // page size cannot name another file.
+    size_t digits = s.find_first_not_of("0123456789");
+    if (digits == 0 || digits == std::string::npos || s.size() != digits + 2 ||
+        std::string_view("KMG").find(s[digits]) == std::string_view::npos || s.back() != 'B')
+      return Error(Errc::kInvalidArgument,
+                   "linux.resources.hugepageLimits: page size \"" + s +
+                       "\" is not of the kernel's form (\"2MB\", \"1GB\")");
+    w.push_back({"linux.resources.hugepageLimits",
+                 "hugetlb." + s + (v2 ? ".max" : ".limit_in_bytes"), std::to_string(h.limit)});
+  }
+  return w;
+}
+
+std::vector<CgroupWrite> NetworkV1Writes(const oci::LinuxResources& r) {
+  std::vector<CgroupWrite> w;
+  if (r.network_class_id)
+    w.push_back({"linux.resources.network.classID", "net_cls.classid",
+                 std::to_string(*r.network_class_id)});
+  for (const auto& [name, prio] : r.network_priorities)
+    w.push_back({"linux.resources.network.priorities", "net_prio.ifpriomap",
+                 name + " " + std::to_string(prio)});
+  return w;
+}
+
+Result<void> ApplyWrites(const std::string& dir, const std::vector<CgroupWrite>& writes) {
+  for (const CgroupWrite& w : writes) {
+    std::string path = dir + "/" + w.file;
+    if (!PathExists(path))
+      return Error(Errc::kUnsupported, w.field + ": " + path +
+                                           " does not exist: the kernel offers no such control "
+                                           "here; remove " + w.field + " from config.json");
+    TRY(WriteCgroupFile(path, w.value).Wrap(w.field));
+  }
+  return Ok();
 }
 
 Result<void> WriteCgroupFile(const std::string& path, std::string_view value) {

@@ -76,6 +76,33 @@ std::string CpuMaxValue(std::optional<int64_t> quota, std::optional<uint64_t> pe
 // unset (no swap, Docker's default for --memory), "max" for -1, else swap - limit.
 std::string SwapMaxValue(std::optional<int64_t> limit, std::optional<int64_t> swap);
 
+// One write of a cgroup file for a linux.resources field: `file` relative to the container's
+// cgroup directory of its controller, `field` the spec field it comes from (for messages).
+struct CgroupWrite {
+  std::string field;
+  std::string file;
+  std::string value;
+  bool operator==(const CgroupWrite&) const = default;
+};
+// v1 blockIO -> blkio.* as runc writes them: weights to CFQ's blkio.weight{,_device} and
+// blkio.leaf_weight{,_device}, or to BFQ's blkio.bfq.weight{,_device} when `bfq` (BFQ has no
+// leaf weights); throttles to blkio.throttle.{read,write}_{bps,iops}_device ("8:0 1024").
+std::vector<CgroupWrite> BlkioV1Writes(const oci::LinuxResources& r, bool bfq);
+// v1 blkio weight (10..1000) -> v2 io.weight (1..10000), as runc converts.
+uint64_t BlkioWeightToIoWeight(uint64_t weight);
+// v2 blockIO -> io.bfq.weight (`bfq`: weights as given) or io.weight (converted), and io.max
+// lines ("8:0 rbps=1024"). kUnsupported naming leafWeight: v2 has no leaf weights.
+Result<std::vector<CgroupWrite>> IoV2Writes(const oci::LinuxResources& r, bool bfq);
+// hugepageLimits -> hugetlb.<size>.limit_in_bytes (v1) or hugetlb.<size>.max (v2).
+// kInvalidArgument for a page size not of the kernel's form ("2MB", "1GB", "64KB").
+Result<std::vector<CgroupWrite>> HugetlbWrites(const oci::LinuxResources& r, bool v2);
+// v1 network -> net_cls.classid (file under the net_cls hierarchy) and net_prio.ifpriomap
+// lines "lo 10" (under net_prio).
+std::vector<CgroupWrite> NetworkV1Writes(const oci::LinuxResources& r);
+// Writes each of `writes` under `dir`; a file that does not exist is kUnsupported naming the
+// field and the file (the kernel or its I/O scheduler lacks it), as is a write it refuses.
+Result<void> ApplyWrites(const std::string& dir, const std::vector<CgroupWrite>& writes);
+
 // --- Helpers shared by the backends ---
 Result<void> WriteCgroupFile(const std::string& path, std::string_view value);
 Result<std::string> ReadCgroupFile(const std::string& path);

@@ -5,6 +5,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <charconv>
+
 #include "util/fs.h"
 #include "util/strings.h"
 
@@ -59,6 +61,120 @@ TEST(CgroupDetectTest, ThisMachine) {
     ASSERT_TRUE(u);
     EXPECT_EQ(*u, Version::kV2);
   }
+}
+
+oci::LinuxResources BlockIoSample() {
+  oci::LinuxResources r;
+  r.blkio_weight = 500;
+  r.blkio_weight_device = {{8, 0, 400, std::nullopt}};
+  r.blkio_throttle_read_bps = {{8, 0, 102400}};
+  r.blkio_throttle_write_iops = {{8, 16, 50}};
+  return r;
+}
+
+TEST(CgroupValuesTest, BlkioV1Writes) {
+  oci::LinuxResources r = BlockIoSample();
+  r.blkio_leaf_weight = 300;
+  r.blkio_weight_device[0].leaf_weight = 200;
+  std::vector<CgroupWrite> want = {
+      {"linux.resources.blockIO.weight", "blkio.weight", "500"},
+      {"linux.resources.blockIO.leafWeight", "blkio.leaf_weight", "300"},
+      {"linux.resources.blockIO.weightDevice", "blkio.weight_device", "8:0 400"},
+      {"linux.resources.blockIO.weightDevice", "blkio.leaf_weight_device", "8:0 200"},
+      {"linux.resources.blockIO.throttleReadBpsDevice", "blkio.throttle.read_bps_device",
+       "8:0 102400"},
+      {"linux.resources.blockIO.throttleWriteIOPSDevice", "blkio.throttle.write_iops_device",
+       "8:16 50"},
+  };
+  EXPECT_EQ(BlkioV1Writes(r, false), want);
+  std::vector<CgroupWrite> bfq = BlkioV1Writes(r, true);
+  ASSERT_EQ(bfq.size(), want.size());
+  EXPECT_EQ(bfq[0].file, "blkio.bfq.weight");
+  EXPECT_EQ(bfq[2].file, "blkio.bfq.weight_device");
+  EXPECT_TRUE(BlkioV1Writes(oci::LinuxResources{}, false).empty());
+}
+
+TEST(CgroupValuesTest, IoV2Writes) {
+  EXPECT_EQ(BlkioWeightToIoWeight(10), 1u);
+  EXPECT_EQ(BlkioWeightToIoWeight(1000), 10000u);
+  EXPECT_EQ(BlkioWeightToIoWeight(500), 4950u);
+  EXPECT_EQ(BlkioWeightToIoWeight(0), 0u);
+  auto w = IoV2Writes(BlockIoSample(), false);
+  ASSERT_TRUE(w) << w.error().message();
+  std::vector<CgroupWrite> want = {
+      {"linux.resources.blockIO.weight", "io.weight", "4950"},
+      {"linux.resources.blockIO.weightDevice", "io.weight", "8:0 3940"},
+      {"linux.resources.blockIO.throttleReadBpsDevice", "io.max", "8:0 rbps=102400"},
+      {"linux.resources.blockIO.throttleWriteIOPSDevice", "io.max", "8:16 wiops=50"},
+  };
+  EXPECT_EQ(*w, want);
+  auto bfq = IoV2Writes(BlockIoSample(), true);
+  ASSERT_TRUE(bfq);
+  EXPECT_EQ((*bfq)[0], (CgroupWrite{"linux.resources.blockIO.weight", "io.bfq.weight", "500"}));
+  oci::LinuxResources leaf = BlockIoSample();
+  leaf.blkio_weight_device[0].leaf_weight = 100;
+  auto refused = IoV2Writes(leaf, false);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code(), Errc::kUnsupported);
+  EXPECT_NE(refused.error().message().find("leafWeight"), std::string::npos);
+}
+
+TEST(CgroupValuesTest, HugetlbAndNetworkWrites) {
+  oci::LinuxResources r;
+  r.hugepage_limits = {{"2MB", 1 << 30}, {"1GB", 0}};
+  auto v1 = HugetlbWrites(r, false);
+  ASSERT_TRUE(v1) << v1.error().message();
+  std::vector<CgroupWrite> want = {
+      {"linux.resources.hugepageLimits", "hugetlb.2MB.limit_in_bytes", "1073741824"},
+      {"linux.resources.hugepageLimits", "hugetlb.1GB.limit_in_bytes", "0"}};
+  EXPECT_EQ(*v1, want);
+  auto v2 = HugetlbWrites(r, true);
+  ASSERT_TRUE(v2);
+  EXPECT_EQ((*v2)[0].file, "hugetlb.2MB.max");
+  for (const char* bad : {"2M", "MB", "../../x", "2MB/", "2mb", "", "2TB"}) {
+    oci::LinuxResources b;
+    b.hugepage_limits = {{bad, 1}};
+    auto e = HugetlbWrites(b, false);
+    ASSERT_FALSE(e) << bad;
+    EXPECT_EQ(e.error().code(), Errc::kInvalidArgument) << bad;
+  }
+  oci::LinuxResources n;
+  n.network_class_id = 0x100001;
+  n.network_priorities = {{"lo", 10}, {"eth0", 3}};
+  std::vector<CgroupWrite> net = {
+      {"linux.resources.network.classID", "net_cls.classid", "1048577"},
+      {"linux.resources.network.priorities", "net_prio.ifpriomap", "lo 10"},
+      {"linux.resources.network.priorities", "net_prio.ifpriomap", "eth0 3"}};
+  EXPECT_EQ(NetworkV1Writes(n), net);
+}
+
+TEST(CgroupValuesTest, ApplyWritesNamesTheFieldOfAMissingFile) {
+  char tmpl[] = "/tmp/shale-cgwrites-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl;
+  ASSERT_TRUE(WriteFileAtomic(dir + "/blkio.weight", "", 0644));
+  auto ok = ApplyWrites(dir, {{"linux.resources.blockIO.weight", "blkio.weight", "500"}});
+  EXPECT_TRUE(ok) << ok.error().message();
+  EXPECT_EQ(*ReadFile(dir + "/blkio.weight"), "500");
+  auto missing = ApplyWrites(dir, {{"linux.resources.blockIO.leafWeight", "blkio.leaf_weight", "3"}});
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code(), Errc::kUnsupported);
+  EXPECT_NE(missing.error().message().find("linux.resources.blockIO.leafWeight"),
+            std::string::npos);
+  EXPECT_NE(missing.error().message().find(dir + "/blkio.leaf_weight"), std::string::npos);
+  ::unlink((dir + "/blkio.weight").c_str());
+  ::rmdir(dir.c_str());
+}
+
+// The whole disk of this machine (one with a device behind it, not a loop or zram device),
+// as "major:minor", or "" if there is none.
+std::string SomeDisk() {
+  auto names = ListDir("/sys/block");
+  if (!names) return "";
+  for (const std::string& name : *names)
+    if (PathExists("/sys/block/" + name + "/device"))
+      if (auto dev = ReadFile("/sys/block/" + name + "/dev")) return std::string(Trim(*dev));
+  return "";
 }
 
 // A child that sleeps until killed.
@@ -139,6 +255,44 @@ TEST_P(CgroupLiveTest, CreateApplyJoinFreezeRemove) {
   auto rm = mgr_->Remove();
   ASSERT_TRUE(rm) << rm.error().message();
   for (const auto& d : mgr_->Dirs()) EXPECT_FALSE(PathExists(d)) << d;
+}
+
+// A throttle lands in the kernel's file (v1 blkio.throttle.*, v2 io.max) where the kernel has
+// the controller; network is refused on v2 by name.
+TEST_P(CgroupLiveTest, BlockIoThrottleLandsNetworkRefusedOnV2) {
+  std::string disk = SomeDisk();
+  if (disk.empty()) GTEST_SKIP() << "no disk under /sys/block";
+  ASSERT_TRUE(mgr_->Create());
+  oci::LinuxResources r;
+  int64_t major = 0, minor = 0;
+  size_t colon = disk.find(':');
+  ASSERT_NE(colon, std::string::npos) << disk;
+  ASSERT_EQ(std::from_chars(disk.data(), disk.data() + colon, major).ec, std::errc()) << disk;
+  ASSERT_EQ(std::from_chars(disk.data() + colon + 1, disk.data() + disk.size(), minor).ec,
+            std::errc()) << disk;
+  r.blkio_throttle_read_bps = {{major, minor, 1048576}};
+  auto ap = mgr_->Apply(r);
+  std::string file = mgr_->version() == Version::kV1
+                         ? "/sys/fs/cgroup/blkio/" + path_ + "/blkio.throttle.read_bps_device"
+                         : mgr_->Dirs()[0] + "/io.max";
+  if (!PathExists(file)) {
+    // No blkio/io controller here: refused, naming the field.
+    ASSERT_FALSE(ap);
+    EXPECT_NE(ap.error().message().find("throttleReadBpsDevice"), std::string::npos)
+        << ap.error().message();
+  } else {
+    ASSERT_TRUE(ap) << ap.error().message();
+    EXPECT_NE(ReadFile(file)->find(disk + " " + std::string(mgr_->version() == Version::kV1
+                                                                ? "1048576" : "rbps=1048576")),
+              std::string::npos) << *ReadFile(file);
+  }
+  if (mgr_->version() == Version::kV2) {
+    oci::LinuxResources n;
+    n.network_class_id = 1;
+    auto refused = mgr_->Apply(n);
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.error().message().find("linux.resources.network"), std::string::npos);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, CgroupLiveTest, ::testing::Values(false, true));

@@ -9,8 +9,9 @@
 namespace shale::runtime::cgroup {
 namespace {
 
-constexpr const char* kControllers[] = {"memory", "cpu",     "cpuacct", "pids",
-                                        "freezer", "cpuset", "devices", "blkio"};
+constexpr const char* kControllers[] = {"memory",  "cpu",    "cpuacct", "pids",
+                                        "freezer", "cpuset", "devices", "blkio",
+                                        "hugetlb", "net_cls", "net_prio"};
 
 class V1 : public CgroupManager {
  public:
@@ -103,6 +104,15 @@ class V1 : public CgroupManager {
         TRY(WriteCgroupFile(*dev + (rule.allow ? "/devices.allow" : "/devices.deny"),
                             DeviceRuleLine(rule)));
     }
+    {
+      const std::string* blkio = Dir("blkio");
+      bool bfq = blkio && PathExists(*blkio + "/blkio.bfq.weight");
+      TRY(ApplyTo("blkio", BlkioV1Writes(r, bfq)));
+    }
+    TRY(ApplyTo("hugetlb", TRY(HugetlbWrites(r, false))));
+    std::vector<CgroupWrite> net = NetworkV1Writes(r);
+    TRY(ApplyTo("net_cls", net));
+    TRY(ApplyTo("net_prio", net));
     if ((r.memory_limit && !Dir("memory")) || (r.pids_limit && !Dir("pids")) ||
         ((r.cpu_quota || r.cpu_shares) && !Dir("cpu")))
       return Error(Errc::kUnsupported, "cgroup v1: a controller for the requested limits is "
@@ -165,6 +175,22 @@ class V1 : public CgroupManager {
     for (const auto& d : dirs_)
       if (d.first == ctrl) return &d.second;
     return nullptr;
+  }
+
+  // Those of `writes` that are files of `ctrl` ("<ctrl>.*"), in its directory; kUnsupported
+  // naming the field if the controller is not mounted.
+  Result<void> ApplyTo(const std::string& ctrl, const std::vector<CgroupWrite>& all) const {
+    std::vector<CgroupWrite> writes;
+    for (const CgroupWrite& w : all)
+      if (w.file.rfind(ctrl + ".", 0) == 0) writes.push_back(w);
+    if (writes.empty()) return Ok();
+    const std::string* dir = Dir(ctrl);
+    if (!dir)
+      return Error(Errc::kUnsupported, writes.front().field + ": the cgroup v1 " + ctrl +
+                                           " controller is not mounted under " + root_ +
+                                           "; remove " + writes.front().field +
+                                           " from config.json or mount the controller");
+    return ApplyWrites(*dir, writes);
   }
 
   // cpuset refuses tasks until cpuset.cpus and cpuset.mems are set: copy them from the

@@ -28,7 +28,7 @@ class V2 : public CgroupManager {
       std::string avail = TRY(ReadCgroupFile(cur + "/cgroup.controllers"));
       std::vector<std::string> have = Split(Trim(avail), ' ');
       std::string enable;
-      for (const char* c : {"memory", "cpu", "pids"}) {
+      for (const char* c : {"memory", "cpu", "pids", "io", "hugetlb"}) {
         for (const auto& h : have)
           if (h == c) enable += std::string(enable.empty() ? "" : " ") + "+" + c;
       }
@@ -47,6 +47,14 @@ class V2 : public CgroupManager {
   }
 
   Result<void> Apply(const oci::LinuxResources& r) override {
+    if (r.network_class_id || !r.network_priorities.empty())
+      return Error(Errc::kUnsupported,
+                   "linux.resources.network (classID, priorities): cgroup v2 has no net_cls or "
+                   "net_prio controller; remove linux.resources.network from config.json");
+    std::vector<CgroupWrite> writes =
+        TRY(IoV2Writes(r, PathExists(dir_ + "/io.bfq.weight")));
+    for (CgroupWrite& w : TRY(HugetlbWrites(r, true))) writes.push_back(std::move(w));
+    TRY(ApplyWrites(dir_, writes));
     if (r.memory_limit) {
       TRY(WriteCgroupFile(dir_ + "/memory.max",
                           *r.memory_limit > 0 ? std::to_string(*r.memory_limit) : "max"));
