@@ -46,6 +46,9 @@ class V2 : public CgroupManager {
     return WriteCgroupFile(dir_ + "/cgroup.procs", std::to_string(pid)).Wrap("join cgroup");
   }
 
+  std::string CloneIntoDir() const override { return dir_; }
+  std::vector<std::string> SelfJoinFiles() const override { return {}; }
+
   Result<void> Apply(const oci::LinuxResources& r) override {
     if (r.memory_limit) {
       TRY(WriteCgroupFile(dir_ + "/memory.max",
