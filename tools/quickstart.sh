@@ -26,7 +26,7 @@ PACKAGES=(cmake g++ make pkg-config libarchive-dev libssl-dev libcurl4-openssl-d
 # CA); some fixtures are written with python3's tarfile.
 if [ "$what" = test ]; then
   PACKAGES+=(podman skopeo runc crun containerd uidmap docker.io tmux docker-registry apache2-utils openssl
-    curl python3)
+    curl python3 time)
 fi
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -24,6 +24,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "runtime/cgroup/cgroup_manager.h"
 #include "runtime/hooks.h"
 #include "util/dir.h"
 #include "util/fs.h"
@@ -515,6 +516,7 @@ Result<void> ResetSignals() {
 }
 
 Result<void> InitSteps(const InitConfig& c, Channel& ch, nlohmann::json& state) {
+  TRY(cgroup::JoinSelf(c.cgroup_tasks));  // first: all it does is then accounted there
   if (setsid() < 0) return Error::FromErrno(errno, "setsid");
   TRY(ResetSignals());
   if (c.die_with_parent && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
@@ -620,9 +622,11 @@ Result<void> InitSteps(const InitConfig& c, Channel& ch, nlohmann::json& state) 
 }
 
 [[noreturn]] void RunExecInit(const std::vector<std::pair<int, int>>& join_ns,
-                              const ProcessPlan& p, Channel& ch) {
+                              const std::vector<std::string>& cgroup_tasks, const ProcessPlan& p,
+                              Channel& ch) {
   auto go = ch.Expect(Stage::kStart);
   if (!go) _exit(126);
+  if (auto r = cgroup::JoinSelf(cgroup_tasks); !r) Fail(ch, r.error());
   if (setsid() < 0) Fail(ch, Error::FromErrno(errno, "setsid"));
   if (auto r = ResetSignals(); !r) Fail(ch, r.error());
   for (const auto& [fd, type] : join_ns)

@@ -79,6 +79,8 @@ struct InitConfig {
   // In a user namespace (new, its maps written by the parent before kStart, or joined): the
   // init becomes its root (setresuid/setresgid 0) before any mount.
   bool in_user_ns = false;
+  // v1 `tasks` files the init writes "0" into first (CgroupManager::SelfJoinFiles).
+  std::vector<std::string> cgroup_tasks;
   bool die_with_parent = true;
   std::string hostname, domainname;
   // Propagation of "/" in the new mount namespace (rootfsPropagation: MS_SHARED, MS_SLAVE,
@@ -126,6 +128,7 @@ Result<void> DetachRootfsBind(const std::string& rootfs);
 [[noreturn]] void RunInit(const InitConfig& cfg, Channel& ch);
 // Exec's child: it is already in the container's namespaces.
 [[noreturn]] void RunExecInit(const std::vector<std::pair<int, int>>& join_ns,
-                              const ProcessPlan& p, Channel& ch);
+                              const std::vector<std::string>& cgroup_tasks, const ProcessPlan& p,
+                              Channel& ch);
 
 }  // namespace shale::runtime

@@ -31,13 +31,47 @@ struct CloneArgs {
       set_tid_size, cgroup;
 };
 
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+
 // clone3 without CLONE_VM: the child runs on a copy of our memory, like fork, and returns 0.
-pid_t Clone3(uint64_t flags, int* pidfd) {
+// With `cgroup_fd` >= 0 it is born in that cgroup2 directory.
+pid_t Clone3(uint64_t flags, int* pidfd, int cgroup_fd) {
   CloneArgs args{};
   args.flags = flags | CLONE_PIDFD;
   args.pidfd = reinterpret_cast<uint64_t>(pidfd);
   args.exit_signal = SIGCHLD;
+  if (cgroup_fd >= 0) {
+    args.flags |= CLONE_INTO_CGROUP;
+    args.cgroup = static_cast<uint64_t>(cgroup_fd);
+  }
   return static_cast<pid_t>(syscall(SYS_clone3, &args, sizeof(args)));
+}
+
+// How the child gets into its cgroup (CgroupManager::CloneIntoDir and SelfJoinFiles): born in
+// the cgroup2 one, joining the v1 ones itself, so that nobody pays the grace period of moving
+// it. The parent moves it (AddTask) only when that cannot be: a child born in a new user
+// namespace may not write the host's cgroup files, and an old kernel lacks CLONE_INTO_CGROUP.
+struct CgroupJoin {
+  UniqueFd into;                        // O_PATH fd of CloneIntoDir(), -1 for none
+  std::vector<std::string> self_files;  // what the child writes "0" into
+  bool parent_adds = false;
+};
+
+CgroupJoin PlanCgroupJoin(const cgroup::CgroupManager* cg, bool new_user) {
+  CgroupJoin j;
+  if (!cg) return j;
+  if (std::string dir = cg->CloneIntoDir(); !dir.empty()) {
+    j.into = UniqueFd(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!j.into) j.parent_adds = true;
+  }
+  j.self_files = cg->SelfJoinFiles();
+  if (new_user && !j.self_files.empty()) {
+    j.self_files.clear();
+    j.parent_adds = true;
+  }
+  return j;
 }
 
 // Kills and reaps the child unless released: nothing is left behind on a failed start.
@@ -168,15 +202,20 @@ struct Cloned {
   Channel ch;
 };
 
-// Clones the child that runs `child_main` (which never returns), born in `pid_ns` when set.
+// Clones the child that runs `child_main` (which never returns), born in `pid_ns` when set
+// and in `cg->into` when it can be (else cg->parent_adds is set).
 template <class ChildMain>
-Result<Cloned> CloneChild(uint64_t flags, const UniqueFd& pid_ns, std::string_view what,
-                          ChildMain child_main) {
+Result<Cloned> CloneChild(uint64_t flags, const UniqueFd& pid_ns, CgroupJoin* cg,
+                          std::string_view what, ChildMain child_main) {
   auto [parent_ch, child_ch] = TRY(Channel::Pair());
   PidNsSwitch pid_switch;
   if (pid_ns) TRY(pid_switch.Enter(pid_ns.get()));
   int pidfd = -1;
-  pid_t pid = Clone3(flags, &pidfd);
+  pid_t pid = Clone3(flags, &pidfd, cg->into ? cg->into.get() : -1);
+  if (pid < 0 && cg->into) {  // no CLONE_INTO_CGROUP (kernel < 5.7, not a cgroup2 dir)
+    cg->parent_adds = true;
+    pid = Clone3(flags, &pidfd, -1);
+  }
   if (pid == 0) {
     parent_ch.Close();
     child_main(child_ch);
@@ -194,9 +233,10 @@ Result<Cloned> CloneChild(uint64_t flags, const UniqueFd& pid_ns, std::string_vi
 // Clone, drive to kReadyToExec and wait for the execve: Exec's whole life. On any failure
 // the child is killed and reaped; the caller's guards take care of the cgroup.
 template <class ChildMain>
-Result<Started> CloneAndDrive(uint64_t flags, const UniqueFd& pid_ns, const Drive& d,
+Result<Started> CloneAndDrive(uint64_t flags, const UniqueFd& pid_ns, CgroupJoin* cg, Drive d,
                               std::string_view what, ChildMain child_main) {
-  Cloned c = TRY(CloneChild(flags, pid_ns, what, child_main));
+  Cloned c = TRY(CloneChild(flags, pid_ns, cg, what, child_main));
+  if (!cg->parent_adds) d.cg = nullptr;
   ChildGuard child_guard(c.pid, c.pidfd.get());
   UniqueFd pty_master;
   TRY(DriveChild(c.ch, c.pid, d, &pty_master).Wrap(what));
@@ -340,7 +380,9 @@ Result<Created> Create(const oci::RuntimeSpec& spec, const RunOptions& opts) {
   }
 
   std::string what = "create container " + opts.container_id;
-  Cloned c = TRY(CloneChild(flags, pid_ns, what, [&cfg](Channel& ch) { RunInit(cfg, ch); }));
+  CgroupJoin join = PlanCgroupJoin(cg.get(), new_user);
+  cfg.cgroup_tasks = join.self_files;
+  Cloned c = TRY(CloneChild(flags, pid_ns, &join, what, [&cfg](Channel& ch) { RunInit(cfg, ch); }));
   ChildGuard child_guard(c.pid, c.pidfd.get());
   // In the host's mount namespace the container's mounts outlive a failed create.
   struct MountsGuard {
@@ -351,7 +393,7 @@ Result<Created> Create(const oci::RuntimeSpec& spec, const RunOptions& opts) {
   } mounts_guard{cfg.host_mount_ns ? &cfg.rootfs : nullptr};
   fifo.reset();  // only the child reads it
   Drive d;
-  d.cg = cg.get();
+  if (join.parent_adds) d.cg = cg.get();
   d.terminal = cfg.process.terminal;
   if (new_user) d.id_maps = &spec.linux;
   if (cfg.sync_hooks) {
@@ -569,11 +611,14 @@ Result<Started> Exec(pid_t init_pid, const oci::RuntimeSpec& spec, const oci::Pr
   }
 
   plan.preserve_fds = opts.preserve_fds;
+  CgroupJoin cg_join = PlanCgroupJoin(cg.get(), false);  // the user namespace is joined later
   Drive d;
   d.cg = cg.get();
   d.terminal = plan.terminal;
-  return CloneAndDrive(0, pid_ns, d, "exec in container",
-                       [&join, &plan](Channel& ch) { RunExecInit(join, plan, ch); });
+  return CloneAndDrive(0, pid_ns, &cg_join, std::move(d), "exec in container",
+                       [&join, &plan, &cg_join](Channel& ch) {
+                         RunExecInit(join, cg_join.self_files, plan, ch);
+                       });
 }
 
 Result<void> Freeze(const std::string& cgroups_path, bool frozen) {

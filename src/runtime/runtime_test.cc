@@ -8,6 +8,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 
@@ -640,6 +641,48 @@ TEST_F(RuntimeTest, UserNamespaceWithMappings) {
   EXPECT_EQ(code, 0) << out;
   EXPECT_NE(out.find("200000"), std::string::npos) << out;
   EXPECT_NE(out.find("\n0\n"), std::string::npos) << out;
+}
+
+// The init is born in its cgroup2 directory and joins the v1 hierarchies itself (no parent
+// moving it); an exec'd process too; in a new user namespace the parent moves it. Whichever
+// way, each must be in the container's cgroup in every hierarchy.
+TEST_F(RuntimeTest, InitAndExecAreInTheCgroupOfEveryHierarchy) {
+  ASSERT_EQ(chmod(tmp_.path().c_str(), 0755), 0);
+  for (bool user_ns : {false, true}) {
+    SCOPED_TRACE(user_ns ? "new user namespace" : "no user namespace");
+    oci::RuntimeSpec s = Spec({"sleep", "100"});
+    if (user_ns) {
+      s.linux.namespaces.push_back({"user", ""});
+      s.linux.uid_mappings = {{0, 200000, 65536}};
+      s.linux.gid_mappings = {{0, 200000, 65536}};
+    }
+    auto init = runtime::Run(s, RunOptions{});
+    ASSERT_TRUE(init) << init.error().message();
+    children_.push_back(init->pid);
+    oci::Process proc;
+    proc.args = {"sleep", "100"};
+    proc.env = {"PATH=/bin"};
+    auto ex = Exec(init->pid, s, proc, ExecOptions{});
+    ASSERT_TRUE(ex) << ex.error().message();
+    children_.insert(children_.begin(), ex->pid);  // reaped before the init (see below)
+    auto cg = cgroup::NewCgroupManager(cgroups_path_);
+    ASSERT_TRUE(cg);
+    std::vector<pid_t> want = {init->pid, ex->pid};
+    std::sort(want.begin(), want.end());
+    for (const std::string& d : (*cg)->Dirs()) {
+      auto procs = cgroup::ReadProcs(d);
+      ASSERT_TRUE(procs) << d;
+      std::sort(procs->begin(), procs->end());
+      EXPECT_EQ(*procs, want) << d;
+    }
+    // The exec'd one first: the init's exit waits until its pid namespace is reaped.
+    for (pid_t p : {ex->pid, init->pid}) {
+      kill(p, SIGKILL);
+      (void)Wait(p);
+    }
+    children_.clear();
+    ASSERT_TRUE(RemoveCgroup(cgroups_path_));
+  }
 }
 
 // PlanInit: spec -> InitConfig, pure.

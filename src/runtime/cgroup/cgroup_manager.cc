@@ -209,6 +209,11 @@ Result<void> WriteCgroupFile(const std::string& path, std::string_view value) {
   return Ok();
 }
 
+Result<void> JoinSelf(const std::vector<std::string>& tasks_files) {
+  for (const std::string& f : tasks_files) TRY(WriteCgroupFile(f, "0").Wrap("join cgroup"));
+  return Ok();
+}
+
 Result<std::string> ReadCgroupFile(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Error::FromErrno(errno, "open " + path);

@@ -1,12 +1,16 @@
 #include "runtime/cgroup/cgroup_manager.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <charconv>
+#include <cstring>
 
+#include "util/fd.h"
 #include "util/fs.h"
 #include "util/strings.h"
 
@@ -292,6 +296,55 @@ TEST_P(CgroupLiveTest, BlockIoThrottleLandsNetworkRefusedOnV2) {
     auto refused = mgr_->Apply(n);
     ASSERT_FALSE(refused);
     EXPECT_NE(refused.error().message().find("linux.resources.network"), std::string::npos);
+  }
+}
+
+// The way a container's init gets in without anybody moving it (and paying the RCU grace
+// period of the global threadgroup lock): born in CloneIntoDir(), writing "0" into
+// SelfJoinFiles(). It must end up in the cgroup in every hierarchy Dirs() lists.
+TEST_P(CgroupLiveTest, CloneIntoAndJoinSelfReachEveryHierarchy) {
+  ASSERT_TRUE(mgr_->Create());
+  std::vector<std::string> files = mgr_->SelfJoinFiles();
+  std::string into = mgr_->CloneIntoDir();
+  if (mgr_->version() == Version::kV1) {
+    EXPECT_FALSE(files.empty());
+    for (const auto& f : files) EXPECT_EQ(Basename(f), "tasks") << f;
+  } else {
+    EXPECT_TRUE(files.empty());
+    EXPECT_EQ(into, mgr_->Dirs()[0]);
+  }
+  UniqueFd into_fd;
+  if (!into.empty()) {
+    into_fd = UniqueFd(::open(into.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    ASSERT_TRUE(into_fd) << into;
+  }
+  int ready[2];
+  ASSERT_EQ(pipe2(ready, O_CLOEXEC), 0);
+  struct {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+        set_tid_size, cgroup;
+  } args{};
+  args.exit_signal = SIGCHLD;
+  if (into_fd) {
+    args.flags = 0x200000000ULL;  // CLONE_INTO_CGROUP
+    args.cgroup = static_cast<uint64_t>(into_fd.get());
+  }
+  pid_ = static_cast<pid_t>(syscall(SYS_clone3, &args, sizeof(args)));
+  if (pid_ == 0) {
+    char ok = JoinSelf(files) ? '1' : '0';
+    (void)!write(ready[1], &ok, 1);
+    for (;;) pause();
+  }
+  ASSERT_GT(pid_, 0) << strerror(errno);
+  close(ready[1]);
+  char ok = 0;
+  ASSERT_EQ(read(ready[0], &ok, 1), 1);
+  close(ready[0]);
+  EXPECT_EQ(ok, '1');
+  for (const auto& d : mgr_->Dirs()) {
+    auto procs = ReadProcs(d);
+    ASSERT_TRUE(procs) << d;
+    EXPECT_EQ(*procs, std::vector<pid_t>{pid_}) << d;
   }
 }
 

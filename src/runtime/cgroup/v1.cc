@@ -44,6 +44,18 @@ class V1 : public CgroupManager {
     return Ok();
   }
 
+  std::string CloneIntoDir() const override {
+    const std::string* unified = Dir("unified");
+    return unified ? *unified : "";
+  }
+
+  std::vector<std::string> SelfJoinFiles() const override {
+    std::vector<std::string> out;
+    for (const auto& [ctrl, dir] : dirs_)
+      if (ctrl != "unified") out.push_back(dir + "/tasks");
+    return out;
+  }
+
   Result<void> Apply(const oci::LinuxResources& r) override {
     if (const std::string* mem = Dir("memory"); mem && r.memory_limit) {
       std::string limit = std::to_string(*r.memory_limit);

@@ -46,6 +46,9 @@ class V2 : public CgroupManager {
     return WriteCgroupFile(dir_ + "/cgroup.procs", std::to_string(pid)).Wrap("join cgroup");
   }
 
+  std::string CloneIntoDir() const override { return dir_; }
+  std::vector<std::string> SelfJoinFiles() const override { return {}; }
+
   Result<void> Apply(const oci::LinuxResources& r) override {
     if (r.network_class_id || !r.network_priorities.empty())
       return Error(Errc::kUnsupported,
