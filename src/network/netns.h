@@ -15,13 +15,11 @@ std::string NetnsDir();
 // NetnsDir()/<id>.
 std::string NetnsPath(const std::string& container_id);
 
-// Creates a new network namespace bound at `path`. kAlreadyExists if `path` exists. On error
-// nothing is left.
+// Creates a new network namespace bound at `path`, with lo up: unshares in this process,
+// binds, and returns this process to its own namespace (so that the plugins it runs next
+// start in the host's; the background attach calls it, in a process of its own).
+// kAlreadyExists if `path` exists. On error nothing is left.
 Result<void> CreateNetns(const std::string& path);
-// The same without a child process, for a process that has one of its own to spare (the
-// background attach): unshares here, binds, brings lo up, and returns this process to its
-// network namespace.
-Result<void> CreateNetnsHere(const std::string& path);
 // Unmounts and removes `path`; a missing one is fine. The namespace itself goes when its
 // last user (the container) is gone.
 Result<void> RemoveNetns(const std::string& path);

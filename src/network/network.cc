@@ -595,15 +595,14 @@ Result<void> Networks::AddEndpoints(Attachment& a, const std::vector<NetworkInfo
 }
 
 Result<Attachment> Networks::Attach(const AttachRequest& req) {
-  Attachment a;
-  std::vector<NetworkInfo> nets = TRY(BeginAttach(req, a));
-  FileLock lock = TRY(Lock());
-  if (auto made = CreateNetns(a.netns); !made) {
-    unlink((dir_ + "/cache/" + a.container_id + ".json").c_str());
-    return std::move(made).error();
-  }
-  TRY(AddEndpoints(a, nets, req));
-  return a;
+  PendingAttach p = TRY(AttachAsync(req));
+  TRY(p.op.Wait());
+  std::optional<Attachment> a = Load(req.container_id);
+  if (!a)
+    return Error(Errc::kInternal, "container " + req.container_id.substr(0, 12) +
+                                      ": attached, but its network cache is gone");
+  a->port_fds = std::move(p.port_fds);
+  return std::move(*a);
 }
 
 namespace {
@@ -674,16 +673,22 @@ Result<PendingAttach> Networks::AttachAsync(const AttachRequest& req) {
   p.netns = a.netns;
   p.port_fds = std::move(a.port_fds);
   std::string cache = dir_ + "/cache/" + a.container_id + ".json";
-  // The background process makes the netns itself (one fork fewer than CreateNetns), says
-  // "R" once it exists — the runtime can join it from then on — then runs the ADDs.
+  // The background process makes the netns itself, says "R" once it exists — the runtime
+  // can join it from then on — then runs the ADDs.
   auto fd = RunInBackground([&](int report_fd) -> Result<void> {
-    FileLock lock = TRY(Lock());
+    // Until the netns exists, a failure undoes the first half's record here; after it,
+    // AddEndpoints undoes everything.
+    auto lock = Lock();
+    if (!lock) {
+      unlink(cache.c_str());
+      return std::move(lock).error();
+    }
     // The first half's lock was released at its return; a Detach of this container that
     // came in between removed the record, and there is nothing to attach any more.
     if (!PathExists(cache))
       return Error(Errc::kCancelled, "container " + a.container_id.substr(0, 12) +
                                          " was removed while its network was being set up");
-    if (auto made = CreateNetnsHere(a.netns); !made) {
+    if (auto made = CreateNetns(a.netns); !made) {
       unlink(cache.c_str());
       return made;
     }
@@ -691,14 +696,9 @@ Result<PendingAttach> Networks::AttachAsync(const AttachRequest& req) {
     return AddEndpoints(a, nets, req);
   });
   if (!fd) {
-    // No background process: do it here.
-    FileLock lock = TRY(Lock());
-    if (auto made = CreateNetns(a.netns); !made) {
-      unlink(cache.c_str());
-      return std::move(made).error();
-    }
-    TRY(AddEndpoints(a, nets, req));
-    return p;
+    unlink(cache.c_str());
+    return std::move(fd).error().Wrap("start the network setup of container " +
+                                      a.container_id.substr(0, 12));
   }
   char ready = 0;
   ssize_t n;
