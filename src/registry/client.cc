@@ -11,15 +11,21 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "registry/curl_library.h"
 #include "util/fs.h"
 #include "util/strings.h"
 
 namespace shale::registry {
 
+namespace {
+// Every Client method runs after Connect, which loaded the library.
+const CurlLibrary& curl() { return *LoadCurl().value(); }
+}  // namespace
+
 struct Client::CurlHolder {
   CURL* h = nullptr;
   ~CurlHolder() {
-    if (h) curl_easy_cleanup(h);
+    if (h) curl().easy_cleanup(h);
   }
 };
 
@@ -81,7 +87,7 @@ size_t OnWrite(char* data, size_t size, size_t n, void* ud) {
   auto* t = static_cast<Transfer*>(ud);
   size_t len = size * n;
   long status = 0;
-  curl_easy_getinfo(t->h, CURLINFO_RESPONSE_CODE, &status);
+  curl().easy_getinfo(t->h, CURLINFO_RESPONSE_CODE, &status);
   if (t->req->sink && status >= 200 && status < 300) {
     auto r = t->req->sink(std::string_view(data, len));
     if (!r) {
@@ -167,10 +173,6 @@ std::string RegistryMessage(const std::string& body) {
   return Join(parts, "; ");
 }
 
-void GlobalInit() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
 
 bool IsSchema1(std::string_view mt) {
   return mt == "application/vnd.docker.distribution.manifest.v1+json" ||
@@ -214,13 +216,13 @@ std::string Client::Absolute(const std::string& loc) const {
 
 Result<std::unique_ptr<Client>> Client::Connect(const std::string& registry,
                                                 ClientOptions opts) {
-  GlobalInit();
+  TRY(LoadCurl());
   std::unique_ptr<Client> c(new Client());
   c->registry_ = registry;
   c->host_ = registry == "docker.io" ? "registry-1.docker.io" : registry;
   c->opts_ = std::move(opts);
   c->curl_ = std::make_unique<CurlHolder>();
-  c->curl_->h = curl_easy_init();
+  c->curl_->h = curl().easy_init();
   if (!c->curl_->h) return Error(Errc::kInternal, "curl_easy_init failed");
   if (c->opts_.credentials) {
     c->creds_ = c->opts_.credentials;
@@ -273,7 +275,7 @@ Result<std::unique_ptr<Client>> Client::Clone() const {
   c->bearer_ = bearer_;
   c->tokens_ = tokens_;
   c->curl_ = std::make_unique<CurlHolder>();
-  c->curl_->h = curl_easy_init();
+  c->curl_->h = curl().easy_init();
   if (!c->curl_->h) return Error(Errc::kInternal, "curl_easy_init failed");
   return c;
 }
@@ -335,74 +337,74 @@ std::string Client::AuthHeader(const std::string& scope) const {
 
 Result<Client::Response> Client::SendOnce(Request& req, int* curl_code) {
   CURL* h = curl_->h;
-  curl_easy_reset(h);  // keeps the connection cache
+  curl().easy_reset(h);  // keeps the connection cache
   Response resp;
   Transfer t{&req, &resp, h, std::nullopt, false, 0};
   ++stats_.requests;
-  curl_easy_setopt(h, CURLOPT_URL, req.url.c_str());
-  curl_easy_setopt(h, CURLOPT_USERAGENT, "shale/0.1");
-  curl_easy_setopt(h, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, static_cast<long>(opts_.connect_timeout_s));
-  curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
+  curl().easy_setopt(h, CURLOPT_URL, req.url.c_str());
+  curl().easy_setopt(h, CURLOPT_USERAGENT, "shale/0.1");
+  curl().easy_setopt(h, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
+  curl().easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl().easy_setopt(h, CURLOPT_CONNECTTIMEOUT, static_cast<long>(opts_.connect_timeout_s));
+  curl().easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl().easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
                    static_cast<long>(req.stall_timeout_s ? req.stall_timeout_s
                                                          : opts_.stall_timeout_s));
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl().easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl().easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   if (req.follow) {
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(h, CURLOPT_MAXREDIRS, 10L);
+    curl().easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+    curl().easy_setopt(h, CURLOPT_MAXREDIRS, 10L);
   }
   if (!opts_.tls_verify) {
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    curl().easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl().easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
   }
   curl_blob ca{};
   if (!ca_blob_.empty()) {
     ca.data = ca_blob_.data();
     ca.len = ca_blob_.size();
     ca.flags = CURL_BLOB_NOCOPY;
-    curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &ca);
+    curl().easy_setopt(h, CURLOPT_CAINFO_BLOB, &ca);
   }
   if (!client_cert_.empty()) {
-    curl_easy_setopt(h, CURLOPT_SSLCERT, client_cert_.c_str());
-    curl_easy_setopt(h, CURLOPT_SSLKEY, client_key_.c_str());
+    curl().easy_setopt(h, CURLOPT_SSLCERT, client_cert_.c_str());
+    curl().easy_setopt(h, CURLOPT_SSLKEY, client_key_.c_str());
   }
   if (req.method == "HEAD") {
-    curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    curl().easy_setopt(h, CURLOPT_NOBODY, 1L);
   } else if (req.method != "GET") {
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+    curl().easy_setopt(h, CURLOPT_CUSTOMREQUEST, req.method.c_str());
   }
   if (req.has_body) {
     if (req.body) req.body_len = static_cast<int64_t>(req.body->size());
-    curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(req.body_len));
-    curl_easy_setopt(h, CURLOPT_READFUNCTION, OnRead);
-    curl_easy_setopt(h, CURLOPT_READDATA, &t);
+    curl().easy_setopt(h, CURLOPT_UPLOAD, 1L);
+    curl().easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(req.body_len));
+    curl().easy_setopt(h, CURLOPT_READFUNCTION, OnRead);
+    curl().easy_setopt(h, CURLOPT_READDATA, &t);
   } else if (req.method == "POST") {
-    curl_easy_setopt(h, CURLOPT_POST, 1L);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+    curl().easy_setopt(h, CURLOPT_POST, 1L);
+    curl().easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);
+    curl().easy_setopt(h, CURLOPT_POSTFIELDS, "");
   }
   struct curl_slist* hdrs = nullptr;
-  std::unique_ptr<curl_slist, void (*)(curl_slist*)> hdr_owner(nullptr, curl_slist_free_all);
-  for (const auto& hd : req.headers) hdrs = curl_slist_append(hdrs, hd.c_str());
+  std::unique_ptr<curl_slist, void (*)(curl_slist*)> hdr_owner(nullptr, curl().slist_free_all);
+  for (const auto& hd : req.headers) hdrs = curl().slist_append(hdrs, hd.c_str());
   if (!req.token_request) {
     std::string auth = AuthHeader(req.scope);
-    if (!auth.empty()) hdrs = curl_slist_append(hdrs, auth.c_str());
+    if (!auth.empty()) hdrs = curl().slist_append(hdrs, auth.c_str());
   }
-  hdrs = curl_slist_append(hdrs, "Expect:");  // no 100-continue round trip
+  hdrs = curl().slist_append(hdrs, "Expect:");  // no 100-continue round trip
   hdr_owner.reset(hdrs);
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, OnHeader);
-  curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, OnWrite);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
+  curl().easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+  curl().easy_setopt(h, CURLOPT_HEADERFUNCTION, OnHeader);
+  curl().easy_setopt(h, CURLOPT_HEADERDATA, &t);
+  curl().easy_setopt(h, CURLOPT_WRITEFUNCTION, OnWrite);
+  curl().easy_setopt(h, CURLOPT_WRITEDATA, &t);
   char errbuf[CURL_ERROR_SIZE] = "";
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+  curl().easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 
-  CURLcode rc = curl_easy_perform(h);
+  CURLcode rc = curl().easy_perform(h);
   *curl_code = rc;
   if (t.sink_error) return std::move(*t.sink_error);
   if (t.too_large)
@@ -410,7 +412,7 @@ Result<Client::Response> Client::SendOnce(Request& req, int* curl_code) {
                                             " is larger than the " +
                                             std::to_string(req.max_body >> 20) + " MiB limit");
   if (rc != CURLE_OK) {
-    std::string detail = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+    std::string detail = errbuf[0] ? errbuf : curl().easy_strerror(rc);
     switch (rc) {
       case CURLE_PEER_FAILED_VERIFICATION:
         return Fail(Errc::kNetwork,
@@ -429,7 +431,7 @@ Result<Client::Response> Client::SendOnce(Request& req, int* curl_code) {
         return Fail(Errc::kNetwork, req.method + " " + req.url + ": " + detail);
     }
   }
-  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp.status);
+  curl().easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp.status);
   return resp;
 }
 
@@ -676,7 +678,7 @@ Result<void> Client::GetBlob(const std::string& repo, const Digest& digest, int6
       if (first_chunk) {
         first_chunk = false;
         long status = 0;
-        curl_easy_getinfo(curl_->h, CURLINFO_RESPONSE_CODE, &status);
+        curl().easy_getinfo(curl_->h, CURLINFO_RESPONSE_CODE, &status);
         if (got > 0 && status == 200) skip = got;
       }
       if (skip > 0) {
