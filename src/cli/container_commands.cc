@@ -148,9 +148,9 @@ void AddRunCreate(CLI::App& app, Context& ctx, bool run) {
       // pty that never sees its EOF, and the run would hang after the input ends.
       if (run && !s->detach && s->o.tty && s->o.interactive && !isatty(STDIN_FILENO))
         return Fail("", Error(Errc::kInvalidArgument, "the input device is not a TTY"), 1);
-      if (int rc = PullForRun(ctx, s->o.image, s->pull); rc != 0) return rc;
       auto mgr = OpenManager(ctx);
       if (!mgr) return Fail(verb, std::move(mgr).error(), 125);
+      if (int rc = PullForRun((*mgr)->images(), s->o.image, s->pull); rc != 0) return rc;
       auto id = (*mgr)->Create(s->o);
       if (!id) return Fail(verb, std::move(id).error(), 125);
       if (!run) {

@@ -8,6 +8,10 @@
 
 #include "util/error.h"
 
+namespace shale::image {
+class ImageStore;
+}
+
 namespace shale::cli {
 
 struct Context {
@@ -36,7 +40,8 @@ void RegisterBuildCommands(CLI::App& app, Context& ctx);
 // prune_commands.cc: container prune, image prune, system prune
 void RegisterPruneCommands(CLI::App& app, Context& ctx);
 // run/create --pull missing|always|never: pulls `image` first as the policy says. Returns 0
-// to go on, else the exit status (125) after printing the error.
-int PullForRun(Context& ctx, const std::string& image, const std::string& policy);
+// to go on, else the exit status (125) after printing the error. `store` is the one the
+// command goes on with (opened once, not twice).
+int PullForRun(image::ImageStore& store, const std::string& image, const std::string& policy);
 
 }  // namespace shale::cli

@@ -266,7 +266,7 @@ void AddLogout(CLI::App& app, Context& ctx) {
 
 }  // namespace
 
-int PullForRun(Context& ctx, const std::string& image, const std::string& policy) {
+int PullForRun(image::ImageStore& store, const std::string& image, const std::string& policy) {
   if (policy == "never") return 0;
   if (policy != "missing" && policy != "always")
     return ReportError(Error(Errc::kInvalidArgument, "--pull " + policy +
@@ -275,15 +275,13 @@ int PullForRun(Context& ctx, const std::string& image, const std::string& policy
   auto ref = oci::ParseReference(image);
   if (!ref) return 0;  // an image id or a bad name: the create that follows says which
   std::string what = "pull " + image;
-  auto store = image::ImageStore::Open(ctx.root);
-  if (!store) return ReportError(std::move(store).error().Wrap(what), 125);
   // The check takes no lock (tags and configs are replaced by rename), so that `run` of a
   // local image pays only for the lookup.
   if (policy == "missing") {
-    if ((*store)->Resolve(image)) return 0;
+    if (store.Resolve(image)) return 0;
     std::cerr << "Unable to find image '" << ref->FamiliarString() << "' locally\n";
   }
-  auto lock = (*store)->Lock(FileLock::Mode::kExclusive);
+  auto lock = store.Lock(FileLock::Mode::kExclusive);
   if (!lock) return ReportError(std::move(lock).error().Wrap(what), 125);
   setenv("SHALE_NO_PROGRESS", "1", 1);
   image::PullOptions po;
@@ -291,7 +289,7 @@ int PullForRun(Context& ctx, const std::string& image, const std::string& policy
   po.progress = [](const std::string& id, const std::string& status, int64_t, int64_t) {
     if (status != "Downloading") std::cerr << id << ": " << status << "\n";
   };
-  auto res = (*store)->Pull(image, po);
+  auto res = store.Pull(image, po);
   if (!res) {
     ReportError(std::move(res).error().Wrap(what));
     return 125;
