@@ -88,6 +88,23 @@ CONF
 
 image_id() { shale inspect -f '{{.Id}}' "$1"; }
 
+@test "libcurl is not linked: only registry commands load it (dlopen), and they work" {
+  # readelf: the engine's NEEDED entries; every process would otherwise load libcurl's
+  # ~30 libraries at start-up (docs/benchmarks.md).
+  run readelf -d "$SHALE_BIN"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"(NEEDED)"* ]]
+  [[ "$output" != *libcurl* ]]
+  # A registry command opens it on first use (ld.so's LD_DEBUG=files names each load).
+  start_registry
+  shale tag busybox "$REG/dl/busybox:1"
+  LD_DEBUG=files shale push "$REG/dl/busybox:1" 2>"$BATS_TEST_TMPDIR/ld.log" >/dev/null
+  grep -q 'file=libcurl\.so\.4 .*dynamically loaded' "$BATS_TEST_TMPDIR/ld.log"
+  LD_DEBUG=files shale images 2>"$BATS_TEST_TMPDIR/ld2.log" >/dev/null
+  grep -q 'file=' "$BATS_TEST_TMPDIR/ld2.log"
+  ! grep -q 'libcurl' "$BATS_TEST_TMPDIR/ld2.log"
+}
+
 @test "push busybox and a committed image, rmi, pull back: same ids" {
   start_registry
   shale run --name c1 busybox sh -c 'echo committed > /data.txt'
