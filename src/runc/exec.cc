@@ -71,6 +71,8 @@ Result<int> ExecCmd(const Globals& g, const ExecFlags& f) {
     return Error(Errc::kInvalidArgument, "exec --tty needs --console-socket");
   spec.process.no_new_privileges = p.no_new_privileges;
   spec.process.capabilities = p.capabilities;
+  // The cgroup the container got (none when rootless without a delegated one).
+  spec.linux.cgroups_path = s.cgroups_path;
   runtime::ExecOptions o;
   o.preserve_fds = f.preserve_fds;
   runtime::Started started = TRY(runtime::Exec(s.pid, spec, p, o).Wrap("exec in " + s.id));

@@ -12,6 +12,7 @@
 
 #include "runc/runc.h"
 #include "runtime/cgroup/cgroup_manager.h"
+#include "runtime/rootless.h"
 #include "runtime/runtime.h"
 #include "runtime/state.h"
 #include "util/fs.h"
@@ -65,6 +66,7 @@ Result<runtime::Created> CreateFromFlags(const Globals& g, const CreateFlags& f)
   o.no_pivot = f.no_pivot;
   o.die_with_parent = false;
   o.preserve_fds = f.preserve_fds + listen;
+  o.rootless = g.rootless_on;
   runtime::Created c = TRY(runtime::Create(spec, o));
   if (spec.process.terminal) {
     TRY(SendConsole(f.console_socket, c.pty_master().get()));
@@ -207,6 +209,7 @@ void RegisterLifecycle(CLI::App& app, Globals& g) {
       runtime::State s = TRY(Load(g, *id, nullptr));
       std::vector<pid_t> pids;
       if (!s.cgroups_path.empty()) pids = TRY(runtime::CgroupPids(s.cgroups_path));
+      else pids = runtime::ProcessPids(s.pid, s.pid_start);  // rootless: no cgroup
       if (*format == "json") {
         std::cout << json(pids).dump() << "\n";
         return 0;
@@ -226,6 +229,7 @@ void RegisterLifecycle(CLI::App& app, Globals& g) {
   list->add_flag("--quiet,-q", *quiet, "Print only the ids");
   list->callback([&g, lformat, quiet] {
     g.action = [&g, lformat, quiet]() -> Result<int> {
+      if (g.root.empty()) TRY(DefaultRoot(geteuid(), getenv("XDG_RUNTIME_DIR")));
       auto names = ListDir(g.root);
       json all = json::array();
       if (*lformat == "table" && !*quiet)

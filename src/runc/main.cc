@@ -12,6 +12,7 @@
 
 #include "runc/runc.h"
 #include "runtime/channel.h"
+#include "runtime/rootless.h"
 #include "runtime/state.h"
 #include "util/fd.h"
 #include "util/fs.h"
@@ -35,7 +36,17 @@ void ReportError(const Globals& g, const Error& e) {
   (void)WriteAll(f.get(), line, g.log);
 }
 
+Result<std::string> DefaultRoot(uid_t euid, const char* xdg) {
+  if (euid == 0) return std::string("/run/shale-runc");
+  if (xdg && xdg[0] == '/') return std::string(xdg) + "/shale-runc";
+  return Error(Errc::kInvalidArgument,
+               "rootless: the default --root is $XDG_RUNTIME_DIR/shale-runc and XDG_RUNTIME_DIR " +
+                   std::string(xdg && *xdg ? "is not an absolute path" : "is not set") +
+                   ": pass --root DIR (a directory this user may write)");
+}
+
 Result<std::string> StateDir(const Globals& g, const std::string& id) {
+  if (g.root.empty()) return DefaultRoot(geteuid(), getenv("XDG_RUNTIME_DIR")).error();
   bool ok = !id.empty() && id.size() <= 1024 && id != "." && id != "..";
   for (char c : id)
     ok &= (isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '+' || c == '-' || c == '.');
@@ -113,8 +124,10 @@ int Main(int argc, char** argv) {
                "containerd and Kubernetes)",
                "shale-runc"};
   app.require_subcommand(1);
-  app.add_option("--root", g.root, "Directory for the containers' state")
-      ->capture_default_str();
+  CLI::Option* root_opt =
+      app.add_option("--root", g.root, "Directory for the containers' state (default "
+                                       "/run/shale-runc; $XDG_RUNTIME_DIR/shale-runc when not "
+                                       "root)");
   app.add_option("--log", g.log, "Also write errors to this file");
   app.add_option("--log-format", g.log_format, "Format of --log")
       ->check(CLI::IsMember({"text", "json"}))
@@ -122,7 +135,9 @@ int Main(int argc, char** argv) {
   app.add_flag("--debug", g.debug, "Print debug messages");
   app.add_flag("--systemd-cgroup", g.systemd_cgroup,
                "Refused: shale-runc manages cgroups itself (cgroupfs)");
-  app.add_option("--rootless", g.rootless, "true, false or auto (only root is supported)")
+  app.add_option("--rootless", g.rootless,
+                 "Run as an unprivileged user: true, false or auto (auto: euid is not 0, or "
+                 "root of a user namespace that does not map every id)")
       ->check(CLI::IsMember({"true", "false", "auto"}));
   app.set_version_flag("--version,-v", std::string("shale-runc version ") + kVersion +
                                            "\nspec: " + kSpecVersion);
@@ -136,7 +151,15 @@ int Main(int argc, char** argv) {
     return rc == 0 ? 0 : 1;
   }
   if (g.debug) SetLogLevel(LogLevel::kDebug);
-  g.root = AbsPath(g.root);
+  std::string uid_map = ReadFile("/proc/self/uid_map").value_or("");
+  g.rootless_on = g.rootless == "true" ||
+                  (g.rootless == "auto" && runtime::DetectRootless(geteuid(), uid_map));
+  if (!root_opt->count()) {
+    // An unset XDG_RUNTIME_DIR is reported by the commands that need the root (StateDir,
+    // list), not by spec, features or --help.
+    g.root = DefaultRoot(geteuid(), getenv("XDG_RUNTIME_DIR")).value_or("");
+  }
+  if (!g.root.empty()) g.root = AbsPath(g.root);
   if (g.systemd_cgroup) {
     ReportError(g, Error(Errc::kUnsupported,
                          "--systemd-cgroup: shale-runc has no systemd cgroup driver; configure "
@@ -144,9 +167,10 @@ int Main(int argc, char** argv) {
                          "cgroup_manager = \"cgroupfs\")"));
     return 1;
   }
-  if (geteuid() != 0 && g.rootless != "false") {
-    ReportError(g, Error(Errc::kUnsupported, "shale-runc runs as root only (rootless mode is "
-                                             "not supported: run it as root)"));
+  if (geteuid() != 0 && g.rootless == "false") {
+    ReportError(g, Error(Errc::kPermission,
+                         "--rootless false: shale-runc runs as uid " + std::to_string(geteuid()) +
+                             ", not root; run it as root, or with --rootless true or auto"));
     return 1;
   }
   if (!g.action) return 0;

@@ -22,12 +22,18 @@ struct Globals {
   std::string log_format = "text"; // text | json
   bool debug = false;
   bool systemd_cgroup = false;
-  std::string rootless = "auto";
+  std::string rootless = "auto";  // --rootless true|false|auto
+  bool rootless_on = false;        // what --rootless came to (DetectRootless for auto)
   std::function<Result<int>()> action;  // the chosen verb; its value is the exit status
 };
 
 // Writes an error to stderr and, with --log, to the log file in --log-format.
 void ReportError(const Globals& g, const Error& e);
+
+// The --root default for `euid` (runc's rule): /run/shale-runc for root, else
+// $XDG_RUNTIME_DIR/shale-runc (`xdg`, the variable's value); kInvalidArgument telling to pass
+// --root when it is unset or not absolute.
+Result<std::string> DefaultRoot(uid_t euid, const char* xdg);
 
 // <root>/<id>, after checking that `id` is a plain name (runc's rule: no '/', not "." or
 // "..", at most 1024 of [A-Za-z0-9_+.-]).

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "runc/runc.h"
+#include "runtime/rootless.h"
 #include "util/fs.h"
 
 namespace shale::runc {
@@ -38,15 +39,7 @@ oci::RuntimeSpec DefaultSpec(bool rootless) {
   s.linux.readonly_paths = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
                             "/proc/sysrq-trigger"};
   s.linux.resources.devices = {{false, "a", std::nullopt, std::nullopt, "rwm"}};
-  if (rootless) {
-    s.linux.namespaces.push_back({"user", ""});
-    s.linux.uid_mappings = {{0, static_cast<uint32_t>(getuid()), 1}};
-    s.linux.gid_mappings = {{0, static_cast<uint32_t>(getgid()), 1}};
-    s.linux.resources.devices.clear();
-    // No cgroup namespace for an unprivileged user; sysfs needs a bind from the host.
-    s.mounts.pop_back();
-    s.mounts.back() = {"/sys", "none", "/sys", {"rbind", "nosuid", "noexec", "nodev", "ro"}};
-  }
+  if (rootless) runtime::ToRootless(&s, geteuid(), getegid());
   return s;
 }
 

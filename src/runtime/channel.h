@@ -25,6 +25,8 @@ enum class Stage : uint8_t {
   kHooksDone,     // parent -> child: prestart/createRuntime hooks ran; text is the init's
                   // pid as the runtime sees it (for the hooks' state JSON)
   kExec,          // parent -> child: start (leave `created` for execve), when no exec fifo
+  kChildPid,      // child -> parent: text is the pid of the process it forked (rootless
+                  // exec's helper, which forks the process proper inside the pid namespace)
 };
 
 struct Message {

@@ -321,7 +321,12 @@ Result<void> ApplyUserAndCaps(const ProcessPlan& p) {
       return Error::FromErrno(errno, "drop capability " + std::to_string(c) + " from bounding set");
   }
   if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) return Error::FromErrno(errno, "PR_SET_KEEPCAPS");
-  if (setgroups(p.additional_gids.size(), p.additional_gids.data()) != 0)
+  if (p.setgroups_denied && !p.additional_gids.empty())
+    return Error(Errc::kPermission,
+                 "process.user.additionalGids: setgroups is denied in this rootless user "
+                 "namespace (one gid mapped); remove additionalGids or map more gids "
+                 "(linux.gidMappings through newgidmap, /etc/subgid)");
+  if (!p.setgroups_denied && setgroups(p.additional_gids.size(), p.additional_gids.data()) != 0)
     return Error::FromErrno(errno, "setgroups");
   if (setresgid(p.gid, p.gid, p.gid) != 0)
     return Error::FromErrno(errno, "setresgid " + std::to_string(p.gid));
@@ -642,6 +647,21 @@ Result<void> InitSteps(const InitConfig& c, Channel& ch, nlohmann::json& state) 
   if (auto r = ch.Send(Stage::kReadyToExec); !r) _exit(126);
   if (auto r = LateSeccomp(p); !r) Fail(ch, r.error());
   Fail(ch, ExecProcess(p));
+}
+
+[[noreturn]] void RunExecHelper(int user_fd, int pid_fd,
+                                const std::vector<std::pair<int, int>>& join_ns,
+                                const std::vector<std::string>& cgroup_tasks,
+                                const ProcessPlan& p, Channel& ch) {
+  if (setns(user_fd, CLONE_NEWUSER) != 0)
+    Fail(ch, Error::FromErrno(errno, "setns into the container's user namespace"));
+  if (pid_fd >= 0 && setns(pid_fd, CLONE_NEWPID) != 0)
+    Fail(ch, Error::FromErrno(errno, "setns into the container's pid namespace"));
+  pid_t child = fork();
+  if (child < 0) Fail(ch, Error::FromErrno(errno, "fork the exec'd process"));
+  if (child == 0) RunExecInit(join_ns, cgroup_tasks, p, ch);
+  if (auto r = ch.Send(Stage::kChildPid, 0, std::to_string(child)); !r) _exit(126);
+  _exit(0);
 }
 
 // --- Parent side: planning ---

@@ -65,6 +65,10 @@ struct ProcessPlan {
   mode_t umask = 022;
   std::optional<int> oom_score_adj;
   int preserve_fds = 0;      // fds 3..3+n-1 stay open across execve
+  // The user namespace's setgroups is "deny" (rootless, one gid mapped: the kernel's price
+  // for writing gid_map unprivileged): setgroups(2) fails, so it is skipped when there are
+  // no additional gids, and additionalGids are refused by name.
+  bool setgroups_denied = false;
   // linux.seccomp, compiled. Loaded while still privileged (before the user and capability
   // switch) without no_new_privs, else as late as possible: after the stage report, just
   // before execve (runc's order).
@@ -130,5 +134,13 @@ Result<void> DetachRootfsBind(const std::string& rootfs);
 [[noreturn]] void RunExecInit(const std::vector<std::pair<int, int>>& join_ns,
                               const std::vector<std::string>& cgroup_tasks, const ProcessPlan& p,
                               Channel& ch);
+// Rootless exec's helper: joins the user namespace `user_fd` (its owner has every capability
+// there), then the pid namespace `pid_fd` for its children (which takes CAP_SYS_ADMIN in the
+// caller's user namespace: the reason for this step), forks RunExecInit(join_ns, ...), sends
+// that child's pid (Stage::kChildPid) and exits.
+[[noreturn]] void RunExecHelper(int user_fd, int pid_fd,
+                                const std::vector<std::pair<int, int>>& join_ns,
+                                const std::vector<std::string>& cgroup_tasks,
+                                const ProcessPlan& p, Channel& ch);
 
 }  // namespace shale::runtime

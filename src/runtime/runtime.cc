@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -17,9 +18,11 @@
 #include "runtime/channel.h"
 #include "runtime/hooks.h"
 #include "runtime/init.h"
+#include "runtime/rootless.h"
 #include "runtime/state.h"
 #include "util/fs.h"
 #include "util/log.h"
+#include "util/strings.h"
 
 namespace shale::runtime {
 namespace {
@@ -165,6 +168,7 @@ struct Drive {
   cgroup::CgroupManager* cg = nullptr;
   bool terminal = false;
   const oci::Linux* id_maps = nullptr;  // new user namespace: write its maps first
+  bool unprivileged_maps = false;       // ... as a user without CAP_SETUID (rootless.h)
   // With hooks: at kMountsDone run these (prestart, then createRuntime) with the state JSON.
   const oci::Hooks* hooks = nullptr;
   nlohmann::json* state = nullptr;
@@ -173,7 +177,9 @@ struct Drive {
 // After clone: writes the id maps, joins the cgroup, lets the child go on, takes the pty
 // master the child opened in the container, runs the runtime hooks, waits for kReadyToExec.
 Result<void> DriveChild(Channel& ch, pid_t pid, const Drive& d, UniqueFd* pty_master) {
-  if (d.id_maps) TRY(WriteIdMaps(pid, *d.id_maps));
+  if (d.id_maps)
+    TRY(d.unprivileged_maps ? WriteIdMapsUnprivileged(pid, *d.id_maps)
+                            : WriteIdMaps(pid, *d.id_maps));
   if (d.cg) TRY(d.cg->AddTask(pid));
   TRY(ch.Send(Stage::kStart));
   if (d.hooks) {
@@ -328,6 +334,8 @@ Result<Created> Create(const oci::RuntimeSpec& spec, const RunOptions& opts) {
     ns_fds.push_back(std::move(fd));
   }
   if (flags & CLONE_NEWCGROUP) flags &= ~static_cast<uint64_t>(CLONE_NEWCGROUP);  // after join
+  if (new_user && geteuid() != 0 && IsSelfMapping(spec.linux.gid_mappings, getegid()))
+    cfg.process.setgroups_denied = true;  // WriteIdMapsUnprivileged denies it
 
   if (!cfg.process.terminal) {
     cfg.process.stdio[0] = opts.stdio.in;
@@ -365,7 +373,26 @@ Result<Created> Create(const oci::RuntimeSpec& spec, const RunOptions& opts) {
     cfg.release_fd = fifo.get();
   }
 
-  if (cg) TRY(cg->Create().Wrap("create cgroup " + spec.linux.cgroups_path));
+  if (cg) {
+    auto made = cg->Create();
+    if (!made && opts.rootless && made.error().code() == Errc::kPermission) {
+      // Rootless without a delegated cgroup: none, unless the spec asks for limits.
+      (void)cg->Remove();
+      std::vector<std::string> limits = ResourceLimitFields(spec.linux.resources);
+      if (!limits.empty())
+        return Error(Errc::kPermission,
+                     "rootless: " + limits[0] + " needs a cgroup, and cgroup " +
+                         spec.linux.cgroups_path + " cannot be made by uid " +
+                         std::to_string(geteuid()) + " (" + made.error().message() +
+                         "); remove linux.resources from config.json, delegate a cgroup to "
+                         "the user, or run as root");
+      LogDebug("rootless: no cgroup for " + opts.container_id + ": " + made.error().message());
+      cg.reset();
+      st.cgroups_path.clear();
+    } else {
+      TRY(std::move(made).Wrap("create cgroup " + spec.linux.cgroups_path));
+    }
+  }
   CgroupGuard cg_guard(cg.get());
   if (cg) {
     // As runc and crun do: whatever the spec's device rules, the devices every container
@@ -396,6 +423,7 @@ Result<Created> Create(const oci::RuntimeSpec& spec, const RunOptions& opts) {
   if (join.parent_adds) d.cg = cg.get();
   d.terminal = cfg.process.terminal;
   if (new_user) d.id_maps = &spec.linux;
+  d.unprivileged_maps = new_user && geteuid() != 0;
   if (cfg.sync_hooks) {
     d.hooks = &spec.hooks;
     d.state = &hook_state;
@@ -534,6 +562,10 @@ Result<void> Kill(const std::string& dir, int sig, bool all) {
     for (pid_t p : TRY(CgroupPids(l.state.cgroups_path))) ::kill(p, sig);
     return Ok();
   }
+  if (all) {  // no cgroup (rootless): the processes found through /proc
+    for (pid_t p : ProcessPids(l.state.pid, l.state.pid_start)) ::kill(p, sig);
+    return Ok();
+  }
   return SignalInit(l.state, sig);
 }
 
@@ -546,6 +578,8 @@ Result<void> Delete(const std::string& dir, bool force) {
                                   "; stop it first or use --force");
   if (l.status != Status::kStopped) {
     if (l.status == Status::kPaused && !s.cgroups_path.empty()) (void)Freeze(s.cgroups_path, false);
+    if (s.cgroups_path.empty())  // no cgroup to empty below: what /proc shows of it
+      for (pid_t p : ProcessPids(s.pid, s.pid_start)) ::kill(p, SIGKILL);
     (void)SignalInit(s, SIGKILL);
     AwaitExit(s, 2000);
   }
@@ -573,6 +607,51 @@ Result<void> Pause(const std::string& dir, bool paused) {
   return SaveState(dir, l.state);
 }
 
+namespace {
+
+// Rootless exec (RunExecHelper): unprivileged, we may not setns into the container's pid
+// namespace ourselves, so a helper joins its user namespace first and forks the process
+// inside. As a subreaper we inherit that process once the helper exits: it is then our
+// child, waited for as any other.
+Result<Started> ExecThroughHelper(int user_fd, const UniqueFd& pid_ns, CgroupJoin* cg_join,
+                                  const std::vector<std::pair<int, int>>& join,
+                                  const ProcessPlan& plan, Drive d) {
+  const char* what = "exec in container";
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
+    return Error::FromErrno(errno, "PR_SET_CHILD_SUBREAPER for rootless exec");
+  int pid_fd = pid_ns ? pid_ns.get() : -1;
+  UniqueFd no_pid_switch;
+  Cloned helper = TRY(CloneChild(0, no_pid_switch, cg_join, what, [&](Channel& ch) {
+    RunExecHelper(user_fd, pid_fd, join, cg_join->self_files, plan, ch);
+  }));
+  if (!cg_join->parent_adds) d.cg = nullptr;
+  pid_t pid = -1;
+  {
+    ChildGuard helper_guard(helper.pid, helper.pidfd.get());
+    Message m = TRY(helper.ch.Receive().Wrap(what));
+    if (!m.eof && m.stage == Stage::kExecFailed) return Channel::ToError(m).Wrap(what);
+    if (m.eof || m.stage != Stage::kChildPid)
+      return Error(Errc::kInternal, std::string(what) + ": stage channel: expected kChildPid");
+    pid = static_cast<pid_t>(TRY(ParseInt(m.text, 1, INT32_MAX, "the exec'd pid")));
+    TRY(Wait(helper.pid).Wrap(what));  // reaped: `pid` is ours now (subreaper)
+    helper_guard.Release();
+  }
+  UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+  if (!pidfd) return Error::FromErrno(errno, std::string(what) + ": pidfd_open");
+  ChildGuard child_guard(pid, pidfd.get());
+  UniqueFd pty_master;
+  TRY(DriveChild(helper.ch, pid, d, &pty_master).Wrap(what));
+  TRY(AwaitExec(helper.ch).Wrap(what));
+  child_guard.Release();
+  Started s;
+  s.pid = pid;
+  s.pidfd = std::move(pidfd);
+  s.pty_master = std::move(pty_master);
+  return s;
+}
+
+}  // namespace
+
 Result<Started> Exec(pid_t init_pid, const oci::RuntimeSpec& spec, const oci::Process& process,
                      const ExecOptions& opts) {
   ProcessPlan plan = TRY(PlanProcess(process, spec.process.capabilities,
@@ -581,6 +660,7 @@ Result<Started> Exec(pid_t init_pid, const oci::RuntimeSpec& spec, const oci::Pr
   std::vector<UniqueFd> ns_fds;
   std::vector<std::pair<int, int>> join;
   UniqueFd pid_ns;
+  int user_fd = -1;  // the container's user namespace, when not ours
   // user first: the others are owned by it. mnt last: joining it changes our root.
   for (const char* name : {"user", "ipc", "uts", "net", "cgroup", "pid", "mnt"}) {
     UniqueFd theirs = OpenNs(base + name);
@@ -597,6 +677,7 @@ Result<Started> Exec(pid_t init_pid, const oci::RuntimeSpec& spec, const oci::Pr
       pid_ns = std::move(theirs);
       continue;
     }
+    if (std::string(name) == "user") user_fd = theirs.get();
     join.emplace_back(theirs.get(), 0);
     ns_fds.push_back(std::move(theirs));
   }
@@ -611,10 +692,18 @@ Result<Started> Exec(pid_t init_pid, const oci::RuntimeSpec& spec, const oci::Pr
   }
 
   plan.preserve_fds = opts.preserve_fds;
+  // A rootless container's user namespace may deny setgroups (rootless.h).
+  if (auto sg = ReadFile("/proc/" + std::to_string(init_pid) + "/setgroups");
+      sg && Trim(*sg) == "deny")
+    plan.setgroups_denied = true;
   CgroupJoin cg_join = PlanCgroupJoin(cg.get(), false);  // the user namespace is joined later
   Drive d;
   d.cg = cg.get();
   d.terminal = plan.terminal;
+  if (user_fd >= 0 && geteuid() != 0) {
+    std::vector<std::pair<int, int>> rest(join.begin() + 1, join.end());  // user is first
+    return ExecThroughHelper(user_fd, pid_ns, &cg_join, rest, plan, std::move(d));
+  }
   return CloneAndDrive(0, pid_ns, &cg_join, std::move(d), "exec in container",
                        [&join, &plan, &cg_join](Channel& ch) {
                          RunExecInit(join, cg_join.self_files, plan, ch);

@@ -39,6 +39,11 @@ struct RunOptions {
   // Fds 3 .. 3+preserve_fds-1 stay open into the container (--preserve-fds, LISTEN_FDS);
   // every other fd above stderr is closed at execve.
   int preserve_fds = 0;
+  // Rootless mode (shale-runc --rootless): the cgroup is optional. When it cannot be made
+  // (no writable, delegated cgroup: EACCES/EPERM) the container runs without one if
+  // linux.resources sets no limit, and is refused naming the field if it does (runc's
+  // rootless rule, simplified). The state then records no cgroupsPath.
+  bool rootless = false;
 };
 using CreateOptions = RunOptions;
 
