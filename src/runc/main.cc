@@ -151,9 +151,12 @@ int Main(int argc, char** argv) {
     return rc == 0 ? 0 : 1;
   }
   if (g.debug) SetLogLevel(LogLevel::kDebug);
-  std::string uid_map = ReadFile("/proc/self/uid_map").value_or("");
+  // /proc/self/uid_map is read only when it decides (auto, as root): not on root's usual path
+  // through run/create/start.
   g.rootless_on = g.rootless == "true" ||
-                  (g.rootless == "auto" && runtime::DetectRootless(geteuid(), uid_map));
+                  (g.rootless == "auto" &&
+                   (geteuid() != 0 || runtime::DetectRootless(
+                                          0, ReadFile("/proc/self/uid_map").value_or(""))));
   if (!root_opt->count()) {
     // An unset XDG_RUNTIME_DIR is reported by the commands that need the root (StateDir,
     // list), not by spec, features or --help.

@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <charconv>
 #include <deque>
 #include <map>
 
@@ -17,28 +16,6 @@
 #include "util/strings.h"
 
 namespace shale::runtime {
-namespace {
-
-// The numbers of one line of a uid_map ("         0          0 4294967295").
-std::vector<uint64_t> Numbers(std::string_view line) {
-  std::vector<uint64_t> out;
-  size_t i = 0;
-  while (i < line.size()) {
-    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
-    size_t j = i;
-    while (j < line.size() && line[j] != ' ' && line[j] != '\t') ++j;
-    if (j > i) {
-      uint64_t v = 0;
-      auto [p, ec] = std::from_chars(line.data() + i, line.data() + j, v);
-      if (ec != std::errc() || p != line.data() + j) return {};
-      out.push_back(v);
-    }
-    i = j;
-  }
-  return out;
-}
-
-}  // namespace
 
 bool UidMapIsFullRange(std::string_view uid_map) {
   int lines = 0;
@@ -46,7 +23,14 @@ bool UidMapIsFullRange(std::string_view uid_map) {
   for (std::string_view line : Split(uid_map, '\n')) {
     if (Trim(line).empty()) continue;
     ++lines;
-    std::vector<uint64_t> n = Numbers(line);
+    // "         0          0 4294967295": the numbers, whatever the padding.
+    std::vector<uint64_t> n;
+    for (const std::string& w : Split(line, ' ')) {
+      if (w.empty()) continue;
+      auto v = ParseUint(Trim(w), UINT64_MAX, "uid_map");
+      if (!v) return false;
+      n.push_back(*v);
+    }
     full = n.size() == 3 && n[0] == 0 && n[1] == 0 && n[2] == 4294967295ULL;
   }
   return lines == 1 && full;

@@ -373,11 +373,12 @@ Result<Created> Create(const oci::RuntimeSpec& spec, const RunOptions& opts) {
     cfg.release_fd = fifo.get();
   }
 
+  // Before Create: a Create that fails halfway (v1: some hierarchies made) is undone too.
+  CgroupGuard cg_guard(cg.get());
   if (cg) {
     auto made = cg->Create();
     if (!made && opts.rootless && made.error().code() == Errc::kPermission) {
       // Rootless without a delegated cgroup: none, unless the spec asks for limits.
-      (void)cg->Remove();
       std::vector<std::string> limits = ResourceLimitFields(spec.linux.resources);
       if (!limits.empty())
         return Error(Errc::kPermission,
@@ -387,13 +388,14 @@ Result<Created> Create(const oci::RuntimeSpec& spec, const RunOptions& opts) {
                          "); remove linux.resources from config.json, delegate a cgroup to "
                          "the user, or run as root");
       LogDebug("rootless: no cgroup for " + opts.container_id + ": " + made.error().message());
+      cg_guard.Release();
+      (void)cg->Remove();  // what was made before the refusal
       cg.reset();
       st.cgroups_path.clear();
     } else {
       TRY(std::move(made).Wrap("create cgroup " + spec.linux.cgroups_path));
     }
   }
-  CgroupGuard cg_guard(cg.get());
   if (cg) {
     // As runc and crun do: whatever the spec's device rules, the devices every container
     // needs (null, zero, full, random, urandom, tty, console, ptmx, pts/*, net/tun) stay
