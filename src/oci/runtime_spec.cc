@@ -62,7 +62,6 @@ const SpecFields kSpecFields[] = {
                  "execCPUAffinity"}},
     {"process.user", {"username"}},
     {"linux", {"timeOffsets", "intelRdt", "personality", "netDevices"}},
-    {"linux.resources", {"rdma", "unified"}},
     {"linux.resources.memory", {"useHierarchy", "checkBeforeUpdate"}},
     {"linux.resources.cpu", {"burst", "idle"}},
     {"linux.seccomp", {"listenerPath", "listenerMetadata"}},
@@ -270,7 +269,23 @@ void DecodeLinux(const json& l, Linux* out, Cursor* c) {
   if (auto it = l.find("resources"); it != l.end() && !it->is_null()) {
     const json& r = *it;
     CheckKnown(r, "linux.resources",
-               {"memory", "cpu", "pids", "devices", "blockIO", "hugepageLimits", "network"}, c);
+               {"memory", "cpu", "pids", "devices", "blockIO", "hugepageLimits", "network",
+                "rdma", "unified"},
+               c);
+    if (auto rd = r.find("rdma"); rd != r.end() && !rd->is_null()) {
+      for (auto it = rd->begin(); it != rd->end(); ++it) {
+        c->field = "linux.resources.rdma." + it.key();
+        CheckKnown(it.value(), c->field, {"hcaHandles", "hcaObjects"}, c);
+        LinuxResources::RdmaLimit lim;
+        GetOpt(it.value(), "hcaHandles", &lim.hca_handles);
+        GetOpt(it.value(), "hcaObjects", &lim.hca_objects);
+        out->resources.rdma[it.key()] = lim;
+      }
+    }
+    if (auto u = r.find("unified"); u != r.end() && !u->is_null()) {
+      c->field = "linux.resources.unified";
+      out->resources.unified = u->get<std::map<std::string, std::string>>();
+    }
     if (auto b = r.find("blockIO"); b != r.end() && !b->is_null()) {
       c->field = "linux.resources.blockIO";
       DecodeBlockIo(*b, &out->resources, c);
@@ -568,6 +583,17 @@ nlohmann::json ToJson(const RuntimeSpec& spec) {
     }
     res["network"] = std::move(n);
   }
+  if (!r.rdma.empty()) {
+    json rd = json::object();
+    for (const auto& [dev, lim] : r.rdma) {
+      json d = json::object();
+      if (lim.hca_handles) d["hcaHandles"] = *lim.hca_handles;
+      if (lim.hca_objects) d["hcaObjects"] = *lim.hca_objects;
+      rd[dev] = std::move(d);
+    }
+    res["rdma"] = std::move(rd);
+  }
+  if (!r.unified.empty()) res["unified"] = r.unified;
   if (!res.empty()) lj["resources"] = std::move(res);
   if (!l.cgroups_path.empty()) lj["cgroupsPath"] = l.cgroups_path;
   if (!l.masked_paths.empty()) lj["maskedPaths"] = l.masked_paths;

@@ -121,6 +121,16 @@ struct LinuxResources {
   // network: v1 only (net_cls.classid, net_prio.ifpriomap); v2 has no such controllers.
   std::optional<uint32_t> network_class_id;
   std::vector<std::pair<std::string, uint32_t>> network_priorities;  // interface, priority
+  // rdma: per device (an HCA name, "mlx5_1"), the most handles and objects; v1 rdma.max in
+  // the rdma hierarchy, v2 rdma.max. Unset members are "max".
+  struct RdmaLimit {
+    std::optional<uint32_t> hca_handles, hca_objects;
+    bool operator==(const RdmaLimit&) const = default;
+  };
+  std::map<std::string, RdmaLimit> rdma;
+  // unified: cgroup v2 files by name ("memory.high" -> "1G"), written as given after every
+  // other field, so they win over a converted one (runc's order).
+  std::map<std::string, std::string> unified;
 };
 
 // runtime-spec linux.seccomp.syscalls[].args[].

@@ -236,14 +236,14 @@ TEST(RuntimeSpecTest, UnsupportedFieldsAreRefusedByName) {
   auto s = RuntimeSpecFromJson(nlohmann::json::parse(R"({"ociVersion":"1.0.2",
     "process":{"args":["sh"],"apparmorProfile":"x","scheduler":{},"user":{"uid":0,"gid":0,"username":"u"}},
     "root":{"path":"/r"},
-    "linux":{"intelRdt":{"closID":"a"},"resources":{"rdma":{"mlx5_0":{"hcaHandles":3}},"hugepageLimits":[],
+    "linux":{"intelRdt":{"closID":"a"},"resources":{"cpu":{"idle":1},"hugepageLimits":[],
                           "blockIO":{"weight":10,"notInTheSpec":1}},
              "personality":{}, "notInTheSpec":{"a":1}}})"));
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code(), Errc::kUnsupported);
   const std::string& m = s.error().message();
   for (const char* f : {"process.apparmorProfile", "process.user.username", "linux.intelRdt",
-                        "linux.resources.rdma"})
+                        "linux.resources.cpu.idle"})
     EXPECT_NE(m.find(f), std::string::npos) << f << " in " << m;
   // Empty values count as absent.
   // Empty values count as absent; what the spec does not define is ignored (config.md).
@@ -263,6 +263,8 @@ TEST(RuntimeSpecTest, HooksMappingsAndLinuxExtrasRoundTrip) {
   s.linux.gid_mappings = {{0, 100000, 65536}};
   s.linux.sysctl = {{"net.ipv4.ip_forward", "1"}};
   s.linux.rootfs_propagation = "rslave";
+  s.linux.resources.rdma["mlx5_1"] = {3, std::nullopt};
+  s.linux.resources.unified = {{"memory.high", "1G"}};
   s.process.oom_score_adj = -100;
   s.process.user.umask = 022;
   s.domainname = "example.org";
@@ -276,6 +278,8 @@ TEST(RuntimeSpecTest, HooksMappingsAndLinuxExtrasRoundTrip) {
   EXPECT_EQ(*back->hooks.prestart[0].timeout, 5);
   EXPECT_EQ(back->linux.gid_mappings[0].size, 65536u);
   EXPECT_EQ(*back->process.oom_score_adj, -100);
+  EXPECT_EQ(j["linux"]["resources"]["rdma"]["mlx5_1"], nlohmann::json({{"hcaHandles", 3}}));
+  EXPECT_EQ(back->linux.resources.unified.at("memory.high"), "1G");
   auto bad = RuntimeSpecFromJson(nlohmann::json::parse(
       R"({"linux":{"uidMappings":[{"containerID":0,"hostID":4294967295,"size":2}]}})"));
   ASSERT_FALSE(bad);

@@ -410,3 +410,34 @@ create_refused() {
   echo "peak RSS: $rss KiB"
   [ "$rss" -lt 3072 ]
 }
+
+@test "runc: linux.resources.unified lands in the cgroup2 files, update changes it; rdma and bad keys are refused by name" {
+  # The cgroup2 directory of the container: the unified hierarchy itself (v2) or the hybrid
+  # one a v1 host mounts at /sys/fs/cgroup/unified (this machine).
+  local dir
+  if [ -e /sys/fs/cgroup/cgroup.controllers ]; then dir=/sys/fs/cgroup/$CG
+  else dir=/sys/fs/cgroup/unified/$CG; fi
+  spec_set '.linux.resources.unified = {"cgroup.max.descendants": "7"}'
+  spec_args sleep 100
+  runc create c1
+  [ "$(cat "$dir/cgroup.max.descendants")" = 7 ]
+  echo '{"unified": {"cgroup.max.depth": "3"}}' | runc update --resources - c1
+  [ "$(cat "$dir/cgroup.max.depth")" = 3 ]
+  runc delete --force c1
+  [ ! -d "$dir" ]
+
+  spec_set '.linux.resources.unified = {"cgroup.procs": "1"}'
+  create_refused 'linux.resources.unified["cgroup.procs"]'
+  spec_set '.linux.resources.unified = {"nosuchctl.limit": "1"}'
+  create_refused nosuchctl.limit
+  # No rdma controller on this machine: refused naming the field. With one, rdma.max holds
+  # the line.
+  spec_set '.linux.resources.unified = null | .linux.resources.rdma = {"mlx5_0": {"hcaHandles": 2}}'
+  if ls /sys/fs/cgroup/rdma/rdma.max /sys/fs/cgroup/rdma.max >/dev/null 2>&1; then
+    run runc create c1
+    [[ "$status" -eq 0 || "$output" == *"rdma"* ]]
+    runc delete --force c1 2>/dev/null || true
+  else
+    create_refused linux.resources.rdma
+  fi
+}

@@ -185,6 +185,40 @@ std::vector<CgroupWrite> NetworkV1Writes(const oci::LinuxResources& r) {
   return w;
 }
 
+Result<std::vector<CgroupWrite>> RdmaWrites(const oci::LinuxResources& r) {
+  std::vector<CgroupWrite> w;
+  for (const auto& [dev, lim] : r.rdma) {
+    std::string field = "linux.resources.rdma." + dev;
+    if (dev.empty() || dev.find_first_of(" \t\n") != std::string::npos)
+      return Error(Errc::kInvalidArgument, "linux.resources.rdma: device name \"" + dev +
+                                               "\" is empty or holds a space or newline");
+    auto count = [](const std::optional<uint32_t>& v) {
+      return v ? std::to_string(*v) : std::string("max");
+    };
+    w.push_back({field, "rdma.max",
+                 dev + " hca_handle=" + count(lim.hca_handles) +
+                     " hca_object=" + count(lim.hca_objects)});
+  }
+  return w;
+}
+
+Result<std::vector<CgroupWrite>> UnifiedWrites(const oci::LinuxResources& r) {
+  std::vector<CgroupWrite> w;
+  for (const auto& [key, value] : r.unified) {
+    std::string field = "linux.resources.unified[\"" + key + "\"]";
+    size_t dot = key.find('.');
+    if (dot == 0 || dot == std::string::npos || dot + 1 == key.size() ||
+        key.find('/') != std::string::npos)
+      return Error(Errc::kInvalidArgument,
+                   field + ": not a cgroup file name (\"<controller>.<name>\", as memory.high)");
+    if (key == "cgroup.procs" || key == "cgroup.threads" || key == "cgroup.kill")
+      return Error(Errc::kInvalidArgument,
+                   field + ": moves or kills tasks, it is not a resource limit");
+    w.push_back({field, key, value});
+  }
+  return w;
+}
+
 Result<void> ApplyWrites(const std::string& dir, const std::vector<CgroupWrite>& writes) {
   for (const CgroupWrite& w : writes) {
     std::string path = dir + "/" + w.file;

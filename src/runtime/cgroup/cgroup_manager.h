@@ -106,6 +106,13 @@ Result<std::vector<CgroupWrite>> HugetlbWrites(const oci::LinuxResources& r, boo
 // v1 network -> net_cls.classid (file under the net_cls hierarchy) and net_prio.ifpriomap
 // lines "lo 10" (under net_prio).
 std::vector<CgroupWrite> NetworkV1Writes(const oci::LinuxResources& r);
+// rdma -> rdma.max lines ("mlx5_1 hca_handle=2 hca_object=max"), the same in v1 and v2.
+// kInvalidArgument for a device name that is empty or holds a space or a newline.
+Result<std::vector<CgroupWrite>> RdmaWrites(const oci::LinuxResources& r);
+// unified -> one write per key, the file named by the key. kInvalidArgument for a key that
+// is not a cgroup file name ("<controller>.<name>", no "/"), and for cgroup.procs,
+// cgroup.threads and cgroup.kill, which move or kill tasks rather than set a limit.
+Result<std::vector<CgroupWrite>> UnifiedWrites(const oci::LinuxResources& r);
 // Writes each of `writes` under `dir`; a file that does not exist is kUnsupported naming the
 // field and the file (the kernel or its I/O scheduler lacks it), as is a write it refuses.
 Result<void> ApplyWrites(const std::string& dir, const std::vector<CgroupWrite>& writes);

@@ -152,6 +152,35 @@ TEST(CgroupValuesTest, HugetlbAndNetworkWrites) {
   EXPECT_EQ(NetworkV1Writes(n), net);
 }
 
+TEST(CgroupValuesTest, RdmaAndUnifiedWrites) {
+  oci::LinuxResources r;
+  r.rdma["mlx5_1"] = {3, std::nullopt};
+  r.rdma["mlx4_0"] = {std::nullopt, 1000};
+  std::vector<CgroupWrite> rdma = {
+      {"linux.resources.rdma.mlx4_0", "rdma.max", "mlx4_0 hca_handle=max hca_object=1000"},
+      {"linux.resources.rdma.mlx5_1", "rdma.max", "mlx5_1 hca_handle=3 hca_object=max"}};
+  EXPECT_EQ(*RdmaWrites(r), rdma);
+  r.rdma.clear();
+  r.rdma["bad name"] = {};
+  EXPECT_EQ(RdmaWrites(r).error().code(), Errc::kInvalidArgument);
+
+  oci::LinuxResources u;
+  u.unified = {{"memory.high", "1G"}, {"cgroup.max.descendants", "5"}};
+  std::vector<CgroupWrite> uw = {
+      {"linux.resources.unified[\"cgroup.max.descendants\"]", "cgroup.max.descendants", "5"},
+      {"linux.resources.unified[\"memory.high\"]", "memory.high", "1G"}};
+  EXPECT_EQ(*UnifiedWrites(u), uw);
+  for (const char* bad : {"../memory.max", "memory", ".hidden", "memory.", "a/b.c",
+                          "cgroup.procs", "cgroup.threads", "cgroup.kill"}) {
+    oci::LinuxResources b;
+    b.unified = {{bad, "1"}};
+    auto e = UnifiedWrites(b);
+    ASSERT_FALSE(e) << bad;
+    EXPECT_EQ(e.error().code(), Errc::kInvalidArgument) << bad;
+    EXPECT_NE(e.error().message().find(bad), std::string::npos) << e.error().message();
+  }
+}
+
 TEST(CgroupValuesTest, ApplyWritesNamesTheFieldOfAMissingFile) {
   char tmpl[] = "/tmp/shale-cgwrites-XXXXXX";
   ASSERT_NE(mkdtemp(tmpl), nullptr);
@@ -296,6 +325,43 @@ TEST_P(CgroupLiveTest, BlockIoThrottleLandsNetworkRefusedOnV2) {
     auto refused = mgr_->Apply(n);
     ASSERT_FALSE(refused);
     EXPECT_NE(refused.error().message().find("linux.resources.network"), std::string::npos);
+  }
+}
+
+// unified keys land as files of the cgroup2 hierarchy (v2, or the hybrid one on a v1 host);
+// rdma is refused naming the field where no rdma controller is mounted (this machine).
+TEST_P(CgroupLiveTest, UnifiedLandsRdmaRefusedWithoutController) {
+  ASSERT_TRUE(mgr_->Create());
+  std::string v2dir;
+  for (const std::string& d : mgr_->Dirs())
+    if (PathExists(d + "/cgroup.max.descendants")) v2dir = d;
+  oci::LinuxResources r;
+  r.unified = {{"cgroup.max.descendants", "7"}};
+  auto ap = mgr_->Apply(r);
+  if (v2dir.empty()) {  // v1 without a hybrid cgroup2 mount
+    ASSERT_FALSE(ap);
+    EXPECT_NE(ap.error().message().find("linux.resources.unified"), std::string::npos);
+  } else {
+    ASSERT_TRUE(ap) << ap.error().message();
+    EXPECT_EQ(Trim(*ReadFile(v2dir + "/cgroup.max.descendants")), "7");
+  }
+  r.unified = {{"nosuchctl.limit", "1"}};
+  auto missing = mgr_->Apply(r);
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message().find("nosuchctl.limit"), std::string::npos)
+      << missing.error().message();
+  oci::LinuxResources rd;
+  rd.rdma["mlx5_0"] = {1, 2};
+  bool has_rdma = false;
+  for (const std::string& d : mgr_->Dirs()) has_rdma |= PathExists(d + "/rdma.max");
+  auto rdma = mgr_->Apply(rd);
+  if (has_rdma) {
+    // A device this machine lacks: the kernel refuses the line, named by the field.
+    if (!rdma) EXPECT_NE(rdma.error().message().find("rdma"), std::string::npos);
+  } else {
+    ASSERT_FALSE(rdma);
+    EXPECT_NE(rdma.error().message().find("linux.resources.rdma"), std::string::npos)
+        << rdma.error().message();
   }
 }
 

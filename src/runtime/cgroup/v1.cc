@@ -129,6 +129,19 @@ class V1 : public CgroupManager {
         ((r.cpu_quota || r.cpu_shares) && !Dir("cpu")))
       return Error(Errc::kUnsupported, "cgroup v1: a controller for the requested limits is "
                                        "not mounted under " + root_);
+    TRY(ApplyTo("rdma", TRY(RdmaWrites(r))));
+    // unified on a v1 host: the files of the hybrid cgroup2 hierarchy (the controllers
+    // bound there, and cgroup.*); runc refuses unified on v1 altogether.
+    std::vector<CgroupWrite> unified = TRY(UnifiedWrites(r));
+    if (!unified.empty()) {
+      const std::string* dir = Dir("unified");
+      if (!dir)
+        return Error(Errc::kUnsupported,
+                     "linux.resources.unified: this host has cgroup v1 and no cgroup2 "
+                     "hierarchy at " + root_ + "/unified; remove linux.resources.unified "
+                     "from config.json");
+      TRY(ApplyWrites(*dir, unified));
+    }
     return Ok();
   }
 

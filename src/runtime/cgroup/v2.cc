@@ -81,6 +81,8 @@ class V2 : public CgroupManager {
                    "cgroup v2 has no memory swappiness, disableOOMKiller, kernel memory or "
                    "realtime cpu limits: remove them from linux.resources");
     if (!r.devices.empty()) TRY(AttachDeviceFilter(dir_, r.devices));
+    TRY(ApplyWrites(dir_, TRY(RdmaWrites(r))));
+    TRY(ApplyWrites(dir_, TRY(UnifiedWrites(r))));  // last: it overrides the converted fields
     return Ok();
   }
 
