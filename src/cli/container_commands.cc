@@ -151,6 +151,7 @@ void AddRunCreate(CLI::App& app, Context& ctx, bool run) {
       auto mgr = OpenManager(ctx);
       if (!mgr) return Fail(verb, std::move(mgr).error(), 125);
       if (int rc = PullForRun((*mgr)->images(), s->o.image, s->pull); rc != 0) return rc;
+      s->o.start_now = run;
       auto id = (*mgr)->Create(s->o);
       if (!id) return Fail(verb, std::move(id).error(), 125);
       if (!run) {

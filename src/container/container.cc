@@ -291,9 +291,10 @@ Result<std::string> Manager::Create(const CreateOptions& o) {
   std::string names_dir = root_ + "/containers/.names";
   std::string dir = ContainerDir(id);
   graph::GraphDriver& drv = images_->driver();
-  bool made_name = false, made_dir = false, made_ref = false;
+  bool made_name = false, made_dir = false, made_ref = false, began_network = false;
   CreateGuard guard(this, id);
   guard.cleanup_ = [&]() -> Result<void> {
+    if (began_network) AbandonNetwork(id);
     if (made_ref) (void)images_->RemoveContainerRef(id);
     (void)drv.Remove(id);
     (void)drv.Remove(id + "-init");
@@ -345,6 +346,13 @@ Result<std::string> Manager::Create(const CreateOptions& o) {
   TracePhase("create: reserve the name");
   if (mkdir(dir.c_str(), 0710) != 0) return Error::FromErrno(errno, "mkdir " + dir);
   made_dir = true;
+  // hosts first: the attach names the container in it when its ADDs are done.
+  TRY(WriteHostFiles(dir, r.config.hostname, r.host.network_mode));
+  if (o.start_now && UsesCni(r.host.network_mode)) {
+    TRY(BeginNetwork(r));
+    began_network = true;
+    TracePhase("create: begin the network setup");
+  }
   // Init layer: Docker's placeholders, bound over at start.
   TRY(drv.Create(id + "-init", img.top_layer_id, graph::LayerKind::kInit)
           .Wrap("create the init layer"));
@@ -361,10 +369,9 @@ Result<std::string> Manager::Create(const CreateOptions& o) {
   made_ref = true;
   TracePhase("create: container ref in layerdb/mounts");
 
-  TRY(WriteHostFiles(dir, r.config.hostname, r.host.network_mode));
   TRY(WriteJsonFast(dir + "/config.v2.json", RecordToJson(r)));
   TRY(SaveState(id, State{}));
-  TracePhase("create: host files, record, state");
+  TracePhase("create: record, state");
   guard.Release();
   return id;
 }
@@ -379,13 +386,17 @@ Result<oci::RuntimeSpec> Manager::Prepare(const Record& r) {
   TracePhase("start: mount the rootfs");
   bool ok = false;
   struct Unmounter {
+    Manager* m;
     graph::GraphDriver& d;
     const std::string& id;
     bool& ok;
     ~Unmounter() {
-      if (!ok) (void)d.Unmount(id);
+      if (ok) return;
+      (void)d.Unmount(id);
+      // A setup begun by Create (run) for a start that fails here.
+      if (m->begun_network_id_ == id) m->AbandonNetwork(id);
     }
-  } unmounter{drv, r.id, ok};
+  } unmounter{this, drv, r.id, ok};
   Dir rootfs = TRY(Dir::Open(merged));
   if (!r.config.working_dir.empty())
     if (auto made = rootfs.MakeDirs(r.config.working_dir); !made) {
@@ -418,8 +429,7 @@ Result<oci::RuntimeSpec> Manager::Prepare(const Record& r) {
   TRY(PrepareNetwork(r, spec).Wrap("set up the network of " + r.name));
   TracePhase("start: network");
   if (auto w = WriteJsonFast(dir + "/config.json", oci::ToJson(spec)); !w) {
-    (void)AwaitNetwork();
-    (void)networks_.Detach(r.id);
+    AbandonNetwork(r.id);
     return w.error();
   }
   TracePhase("start: config.json");

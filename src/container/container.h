@@ -154,6 +154,12 @@ class Manager {
   // sets the spec's network namespace path. The published ports stay held in held_ports_,
   // which the monitor inherits across fork.
   Result<void> PrepareNetwork(const Record& r, oci::RuntimeSpec& spec);
+  // The attach of PrepareNetwork for a CNI mode (bridge, a user network): starts the
+  // background setup, holds its ports and remembers the netns it makes. Create calls it for
+  // `run` (CreateOptions::start_now), so that Prepare finds it begun.
+  Result<void> BeginNetwork(const Record& r);
+  // Undoes a BeginNetwork whose container will not start now (a failed Create or Prepare).
+  void AbandonNetwork(const std::string& id);
   // Waits for the network setup Prepare left running (pending_network_); the container must
   // not start before it succeeded. Ok when nothing is pending.
   Result<void> AwaitNetwork();
@@ -187,6 +193,8 @@ class Manager {
   network::Networks networks_;
   std::vector<UniqueFd> held_ports_;
   network::PendingOp pending_network_;  // inherited by the monitor like held_ports_
+  std::string begun_network_id_;        // the container BeginNetwork attaches, until Prepare
+  std::string begun_netns_;             // takes it over; and the netns it makes
   // The monitor starts releasing the network as soon as the init is reaped (StartRelease);
   // Finish and Destroy wait for it (TakeRelease), or start it if nobody did.
   void StartNetworkRelease(const std::string& id);

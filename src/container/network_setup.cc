@@ -27,6 +27,13 @@ Result<void> Manager::PrepareNetwork(const Record& r, oci::RuntimeSpec& spec) {
     return Ok();
   }
   if (!UsesCni(r.host.network_mode)) return Ok();
+  if (begun_network_id_ != r.id) TRY(BeginNetwork(r));
+  begun_network_id_.clear();
+  set_path(begun_netns_);
+  return Ok();
+}
+
+Result<void> Manager::BeginNetwork(const Record& r) {
   network::AttachRequest req;
   req.container_id = r.id;
   req.container_name = r.name;
@@ -39,8 +46,16 @@ Result<void> Manager::PrepareNetwork(const Record& r, oci::RuntimeSpec& spec) {
   network::PendingAttach a = TRY(networks_.AttachAsync(req));
   held_ports_ = std::move(a.port_fds);
   pending_network_ = std::move(a.op);
-  set_path(a.netns);
+  begun_network_id_ = r.id;
+  begun_netns_ = a.netns;
   return Ok();
+}
+
+void Manager::AbandonNetwork(const std::string& id) {
+  (void)AwaitNetwork();
+  (void)networks_.Detach(id);
+  held_ports_.clear();
+  if (begun_network_id_ == id) begun_network_id_.clear();
 }
 
 Result<void> Manager::AwaitNetwork() {
@@ -63,7 +78,15 @@ network::PendingOp Manager::TakeNetworkRelease(const std::string& id) {
 
 Result<runtime::Started> Manager::CreateAndStart(const Record& r, const oci::RuntimeSpec& spec,
                                                  const runtime::RunOptions& ro) {
-  runtime::Created c = TRY(runtime::Create(spec, ro));
+  TRY(pending_network_.Ready().Wrap("set up the network of " + r.name));  // the netns exists
+  auto created = runtime::Create(spec, ro);
+  if (!created) {
+    // A setup that failed undoes itself, netns included, which the runtime may have found
+    // gone: the setup's error is then the cause to report.
+    if (auto n = AwaitNetwork(); !n) return std::move(n).error().Wrap("set up the network of " + r.name);
+    return std::move(created).error();
+  }
+  runtime::Created c = std::move(*created);
   // On failure ~Created kills the init, blocked before its execve, and removes its cgroup.
   TRY(AwaitNetwork().Wrap("set up the network of " + r.name));
   return std::move(c).Start();

@@ -658,7 +658,24 @@ Result<void> ParseVerdict(const std::string& text, const std::string& what) {
 
 }  // namespace
 
+Result<void> PendingOp::Ready() {
+  if (!report_ || !ready_pending_) return Ok();
+  ready_pending_ = false;
+  char mark = 0;
+  ssize_t n;
+  while ((n = read(report_.get(), &mark, 1)) < 0 && errno == EINTR) {
+  }
+  if (n == 1 && mark == 'R') return Ok();
+  // It failed before the milestone: the rest of the pipe is its verdict.
+  std::string rest = n == 1 ? std::string(1, mark) : "";
+  rest += ReadAll(report_.get(), "the report of " + what_).value_or("");
+  report_.reset();
+  TRY(ParseVerdict(rest, what_));
+  return Error(Errc::kInternal, what_ + " said it succeeded before its first step");
+}
+
 Result<void> PendingOp::Wait() {
+  TRY(Ready());
   if (!report_) return Ok();
   auto text = ReadAll(report_.get(), "the report of " + what_);
   report_.reset();
@@ -700,20 +717,11 @@ Result<PendingAttach> Networks::AttachAsync(const AttachRequest& req) {
     return std::move(fd).error().Wrap("start the network setup of container " +
                                       a.container_id.substr(0, 12));
   }
-  char ready = 0;
-  ssize_t n;
-  while ((n = read(fd->get(), &ready, 1)) < 0 && errno == EINTR) {
-  }
-  std::string what = "the network setup of container " + a.container_id.substr(0, 12);
-  if (n == 1 && ready == 'R') {
-    p.op = PendingOp(std::move(*fd), what);
-    return p;
-  }
-  // It failed before the netns existed: the rest of the pipe is its verdict.
-  std::string rest = n == 1 ? std::string(1, ready) : "";
-  rest += ReadAll(fd->get(), "the report of " + what).value_or("");
-  TRY(ParseVerdict(rest, what));
-  return Error(Errc::kInternal, what + " said it succeeded before making the netns");
+  // Not waited for here: making the netns (~2 ms, most of it unshare) goes on while the
+  // caller makes the container's layers; it waits with op.Ready() before the runtime joins.
+  p.op = PendingOp(std::move(*fd), "the network setup of container " + a.container_id.substr(0, 12),
+                   /*ready_mark=*/true);
+  return p;
 }
 
 Result<void> Networks::Connect(const std::string& container_id, const EndpointRequest& ep) {

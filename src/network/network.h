@@ -87,20 +87,27 @@ struct Attachment {
 class PendingOp {
  public:
   PendingOp() = default;  // nothing pending: Wait() is Ok
-  explicit PendingOp(UniqueFd report, std::string what)
-      : report_(std::move(report)), what_(std::move(what)) {}
+  // `ready_mark`: the process first writes "R" once a milestone is reached (the netns
+  // exists), which Ready() waits for.
+  explicit PendingOp(UniqueFd report, std::string what, bool ready_mark = false)
+      : report_(std::move(report)), what_(std::move(what)), ready_pending_(ready_mark) {}
   PendingOp(PendingOp&&) = default;
   PendingOp& operator=(PendingOp&&) = default;
   bool pending() const { return static_cast<bool>(report_); }
-  Result<void> Wait();
+  // Blocks until the milestone is reached (Ok), or the process failed before it (its
+  // verdict, and the op is over). Ok at once without a mark or once read.
+  Result<void> Ready();
+  Result<void> Wait();  // Ready(), then the verdict
 
  private:
   UniqueFd report_;
   std::string what_;
+  bool ready_pending_ = false;
 };
 
-// Attach's first half, done: the ports are held and the netns exists (its path is what the
-// runtime joins); op is the second half, every CNI ADD, the cache and the hosts file.
+// Attach's first half, done: the ports are held and the netns is being made at `netns`
+// (the path the runtime joins, once op.Ready()); op is the second half, every CNI ADD, the
+// cache and the hosts file.
 struct PendingAttach {
   std::string netns;
   std::vector<UniqueFd> port_fds;
@@ -143,8 +150,9 @@ class Networks {
 
   // See the lifecycle above. kAlreadyExists for a host port in use; nothing is left then.
   Result<Attachment> Attach(const AttachRequest& req);
-  // Attach with the ADDs in the background: the container can be created in the netns
-  // meanwhile and must not start before op.Wait() succeeded. A failed op has undone itself.
+  // Attach with the netns and the ADDs in the background: the container can be created in
+  // the netns once op.Ready() is Ok, and must not start before op.Wait() succeeded. A failed
+  // op has undone itself.
   Result<PendingAttach> AttachAsync(const AttachRequest& req);
   // Adds a running container (attached by Attach) to one more network.
   Result<void> Connect(const std::string& container_id, const EndpointRequest& ep);
