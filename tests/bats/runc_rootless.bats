@@ -20,7 +20,23 @@ teardown() {
     as_user "$SHALE_RUNC" delete --force "$id" >/dev/null 2>&1 || true
   done
   pkill -9 -u 65534 2>/dev/null || true
+  # /etc/subuid and /etc/subgid as they were, if a test gave the user a range.
+  local f
+  for f in subuid subgid; do
+    if [ -e "$U/$f.orig" ]; then cp -a "$U/$f.orig" "/etc/$f"
+    elif [ -e "$U/$f.none" ]; then rm -f "/etc/$f"; fi
+  done
   rm -rf "$U"
+}
+
+# give_subids FIRST COUNT: a subordinate id range for uid 65534 in /etc/subuid and
+# /etc/subgid (restored by teardown), as an administrator grants one with usermod --add-subuids.
+give_subids() {
+  local f
+  for f in subuid subgid; do
+    if [ -e "/etc/$f" ]; then cp -a "/etc/$f" "$U/$f.orig"; else touch "$U/$f.none"; fi
+    echo "65534:$1:$2" >>"/etc/$f"
+  done
 }
 
 # as_user CMD...: CMD as uid/gid 65534 in the bundle, with the user's XDG_RUNTIME_DIR.
@@ -80,4 +96,27 @@ user_spec() {  # user_spec JQ_FILTER: edits the user's config.json
   [ "$status" -ne 0 ]
   [[ "$output" == *linux.resources.memory.limit* ]]
   [ -z "$(ls "$U/xdg/shale-runc" 2>/dev/null)" ]
+}
+
+@test "rootless: more ids than the user's own through newuidmap/newgidmap and /etc/subuid; a range not granted is refused naming the file" {
+  command -v newuidmap >/dev/null
+  as_user "$SHALE_RUNC" spec --rootless
+  local maps='[{"containerID": 0, "hostID": 65534, "size": 1}, {"containerID": 1, "hostID": 300000, "size": 65536}]'
+  # CAP_CHOWN (not in runc's default set) to give a file to an id of the subordinate range.
+  local chown='.process.capabilities |= with_entries(.value += ["CAP_CHOWN"])'
+  user_spec "$chown | .process.terminal = false | .root.readonly = false | .linux.uidMappings = $maps | .linux.gidMappings = $maps | .process.args = [\"sh\", \"-c\", \"cat /proc/self/uid_map; touch /f; chown 1000:1000 /f; echo chowned\"]"
+  # Not granted yet: newuidmap refuses, and the error says where ranges are granted.
+  run as_user "$SHALE_RUNC" run c4
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"/etc/subuid"* ]]
+  [ -z "$(ls "$U/xdg/shale-runc" 2>/dev/null)" ]
+  give_subids 300000 65536
+  run as_user "$SHALE_RUNC" run c4
+  [ "$status" -eq 0 ]
+  # Both ranges are in the namespace's map, and id 1000 inside is 300999 on the host.
+  [[ "$output" == *"65534"*"300000"*"65536"* ]]
+  [[ "$output" == *chowned* ]]
+  [ "$(stat -c %u:%g "$U/bundle/rootfs/f")" = 300999:300999 ]
+  [ -z "$(ls "$U/xdg/shale-runc")" ]
+  ! pgrep -u 65534
 }
