@@ -342,8 +342,11 @@ Result<void> ApplyUserAndCaps(const ProcessPlan& p) {
     return Error::FromErrno(errno, "cap_set_flag");
   if (cap_set_proc(caps.get()) != 0) return Error::FromErrno(errno, "cap_set_proc");
   if (!p.caps.ambient.empty()) {
+    // The kernel raises an ambient capability only if it is permitted and inheritable;
+    // specs often list it in ambient alone (`crun spec`'s default): crun and runc go on
+    // without it, and so do we.
     for (cap_value_t c : p.caps.ambient)
-      if (cap_set_ambient(c, CAP_SET) != 0)
+      if (cap_set_ambient(c, CAP_SET) != 0 && errno != EPERM)
         return Error::FromErrno(errno, std::string("raise ambient capability ") + cap_to_name(c));
   }
   if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) != 0) return Error::FromErrno(errno, "PR_SET_KEEPCAPS");
