@@ -207,6 +207,18 @@ TEST_F(IdmappedTreeTest, ContainerIdIsTheDiskSide) {
   EXPECT_EQ(Owner(mounts[0].tree_fd, "a"), "65534:65534");
 }
 
+// A joined container user namespace (linux.namespaces path): its mapping is the mount's.
+TEST_F(IdmappedTreeTest, TakesAJoinedUserNamespaceByPath) {
+  auto ns = NewUserNamespace({{1000, 0, 2}}, {{1000, 0, 2}});
+  ASSERT_TRUE(ns) << ns.error().message();
+  PlannedMount pm = Planned({}, {"bind"});
+  pm.idmap->userns_path = "/proc/self/fd/" + std::to_string(ns->get());
+  std::vector<PlannedMount> mounts = {pm};
+  auto trees = OpenIdmappedTrees(&mounts);
+  ASSERT_TRUE(trees) << trees.error().message();
+  EXPECT_EQ(Owner(mounts[0].tree_fd, "b"), "1:1");
+}
+
 // ridmap maps the mounts below the top one too; idmap only the top one.
 TEST_F(IdmappedTreeTest, RidmapReachesNestedMounts) {
   std::string sub = src_ + "/sub";
