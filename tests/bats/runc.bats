@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # shale-runc driven by runc's conventions: a bundle from `shale-runc spec` over the busybox
 # rootfs, the lifecycle create -> start -> kill -> delete, wrong-state errors, exit codes,
-# hooks, user namespaces, fds, the console socket and CVE-2019-5736.
+# hooks, user namespaces, idmapped mounts, fds, the console socket and CVE-2019-5736.
 
 load runc_helpers
 
