@@ -22,6 +22,46 @@ json CapsToJson(const Capabilities& c) {
   return j;
 }
 
+json IdMappingsToJson(const std::vector<IdMapping>& v) {
+  json arr = json::array();
+  for (const IdMapping& m : v)
+    arr.push_back({{"containerID", m.container_id}, {"hostID", m.host_id}, {"size", m.size}});
+  return arr;
+}
+
+// What the kernel takes in a uid_map/gid_map (user_namespaces(7)), checked here so that the
+// error names the field: each line non-empty and within 32 bits, no two lines overlapping on
+// the container side or on the host side, at most 340 lines.
+Result<void> CheckIdMappings(const std::string& field, const std::vector<IdMapping>& maps) {
+  constexpr size_t kMaxLines = 340;
+  if (maps.size() > kMaxLines)
+    return Error(Errc::kInvalidArgument, "runtime spec: " + field + ": " +
+                                             std::to_string(maps.size()) +
+                                             " mappings, the kernel takes at most 340");
+  auto end = [](uint32_t start, uint32_t size) { return uint64_t{start} + size; };
+  for (size_t i = 0; i < maps.size(); ++i) {
+    const IdMapping& m = maps[i];
+    if (m.size == 0 || end(m.container_id, m.size) > (uint64_t{1} << 32) ||
+        end(m.host_id, m.size) > (uint64_t{1} << 32))
+      return Error(Errc::kInvalidArgument,
+                   "runtime spec: " + field + ": a mapping of size " + std::to_string(m.size) +
+                       " from " + std::to_string(m.container_id) + " to " +
+                       std::to_string(m.host_id) + " is out of range");
+    for (size_t k = 0; k < i; ++k) {
+      const IdMapping& o = maps[k];
+      bool inside = m.container_id < end(o.container_id, o.size) &&
+                    o.container_id < end(m.container_id, m.size);
+      bool outside = m.host_id < end(o.host_id, o.size) && o.host_id < end(m.host_id, m.size);
+      if (inside || outside)
+        return Error(Errc::kInvalidArgument,
+                     "runtime spec: " + field + ": mappings " + std::to_string(k) + " and " +
+                         std::to_string(i) + " overlap (" + (inside ? "containerID" : "hostID") +
+                         " ranges)");
+    }
+  }
+  return Ok();
+}
+
 // Reads an optional member into `out`; nlohmann throws on a type mismatch, which the caller
 // turns into kInvalidArgument naming `field`.
 template <typename T>
@@ -65,7 +105,6 @@ const SpecFields kSpecFields[] = {
     {"linux.resources.memory", {"useHierarchy", "checkBeforeUpdate"}},
     {"linux.resources.cpu", {"burst", "idle"}},
     {"linux.seccomp", {"listenerPath", "listenerMetadata"}},
-    {"mounts", {"uidMappings", "gidMappings"}},
 };
 
 bool InSpec(std::string_view path, std::string_view key) {
@@ -118,10 +157,12 @@ void DecodeHooks(const json& h, Hooks* out, Cursor* c) {
   DecodeHookList(h, "poststop", &out->poststop, c);
 }
 
-void DecodeIdMappings(const json& l, const char* key, std::vector<IdMapping>* out, Cursor* c) {
+// `path` is the object holding `key`: "linux" or "mounts".
+void DecodeIdMappings(const json& l, std::string_view path, const char* key,
+                      std::vector<IdMapping>* out, Cursor* c) {
   auto it = l.find(key);
   if (it == l.end() || it->is_null()) return;
-  c->field = std::string("linux.") + key;
+  c->field = std::string(path) + "." + key;
   for (const json& mj : it->get_ref<const json::array_t&>()) {
     CheckKnown(mj, c->field, {"containerID", "hostID", "size"}, c);
     IdMapping m;
@@ -250,8 +291,8 @@ void DecodeLinux(const json& l, Linux* out, Cursor* c) {
       out->devices.push_back(std::move(d));
     }
   }
-  DecodeIdMappings(l, "uidMappings", &out->uid_mappings, c);
-  DecodeIdMappings(l, "gidMappings", &out->gid_mappings, c);
+  DecodeIdMappings(l, "linux", "uidMappings", &out->uid_mappings, c);
+  DecodeIdMappings(l, "linux", "gidMappings", &out->gid_mappings, c);
   c->field = "linux.sysctl";
   Get(l, "sysctl", &out->sysctl);
   c->field = "linux.rootfsPropagation";
@@ -463,6 +504,8 @@ nlohmann::json ToJson(const RuntimeSpec& spec) {
   for (const Mount& m : spec.mounts) {
     json mj = {{"destination", m.destination}, {"type", m.type}, {"source", m.source}};
     if (!m.options.empty()) mj["options"] = m.options;
+    if (!m.uid_mappings.empty()) mj["uidMappings"] = IdMappingsToJson(m.uid_mappings);
+    if (!m.gid_mappings.empty()) mj["gidMappings"] = IdMappingsToJson(m.gid_mappings);
     mounts.push_back(std::move(mj));
   }
   j["mounts"] = std::move(mounts);
@@ -476,12 +519,7 @@ nlohmann::json ToJson(const RuntimeSpec& spec) {
     nss.push_back(std::move(nj));
   }
   lj["namespaces"] = std::move(nss);
-  auto maps = [](const std::vector<IdMapping>& v) {
-    json arr = json::array();
-    for (const IdMapping& m : v)
-      arr.push_back({{"containerID", m.container_id}, {"hostID", m.host_id}, {"size", m.size}});
-    return arr;
-  };
+  auto maps = IdMappingsToJson;
   if (!l.uid_mappings.empty()) lj["uidMappings"] = maps(l.uid_mappings);
   if (!l.gid_mappings.empty()) lj["gidMappings"] = maps(l.gid_mappings);
   if (!l.sysctl.empty()) lj["sysctl"] = l.sysctl;
@@ -660,12 +698,17 @@ Result<RuntimeSpec> RuntimeSpecFromJson(const nlohmann::json& j) {
     if (auto it = j.find("mounts"); it != j.end() && !it->is_null()) {
       c.field = "mounts";
       for (const json& mj : it->get_ref<const json::array_t&>()) {
-        CheckKnown(mj, "mounts", {"destination", "type", "source", "options"}, &c);
+        CheckKnown(mj, "mounts",
+                   {"destination", "type", "source", "options", "uidMappings", "gidMappings"},
+                   &c);
         Mount m;
         Get(mj, "destination", &m.destination);
         Get(mj, "type", &m.type);
         Get(mj, "source", &m.source);
         Get(mj, "options", &m.options);
+        DecodeIdMappings(mj, "mounts", "uidMappings", &m.uid_mappings, &c);
+        DecodeIdMappings(mj, "mounts", "gidMappings", &m.gid_mappings, &c);
+        c.field = "mounts";
         spec.mounts.push_back(std::move(m));
       }
     }
@@ -705,16 +748,19 @@ Result<RuntimeSpec> RuntimeSpecFromJson(const nlohmann::json& j) {
                                          ": shale implements runtime-spec 1.x");
   for (const std::string& f : c.unknown)
     LogWarn("runtime spec: ignoring " + f + ", which the runtime spec does not define");
-  for (const char* key : {"uidMappings", "gidMappings"}) {
-    const auto& maps = std::string(key) == "uidMappings" ? spec.linux.uid_mappings
-                                                          : spec.linux.gid_mappings;
-    for (const IdMapping& m : maps)
-      if (m.size == 0 || uint64_t{m.container_id} + m.size > (uint64_t{1} << 32) ||
-          uint64_t{m.host_id} + m.size > (uint64_t{1} << 32))
-        return Error(Errc::kInvalidArgument,
-                     std::string("runtime spec: linux.") + key + ": a mapping of size " +
-                         std::to_string(m.size) + " from " + std::to_string(m.container_id) +
-                         " to " + std::to_string(m.host_id) + " is out of range");
+  TRY(CheckIdMappings("linux.uidMappings", spec.linux.uid_mappings));
+  TRY(CheckIdMappings("linux.gidMappings", spec.linux.gid_mappings));
+  for (const Mount& m : spec.mounts) {
+    std::string field = "mounts (destination " + m.destination + ")";
+    // config.md: each "MUST be specified along with" the other.
+    if (m.uid_mappings.empty() != m.gid_mappings.empty())
+      return Error(Errc::kInvalidArgument,
+                   "runtime spec: " + field + ": " +
+                       (m.uid_mappings.empty() ? "gidMappings needs uidMappings"
+                                               : "uidMappings needs gidMappings") +
+                       " beside it (the runtime spec requires both or neither)");
+    TRY(CheckIdMappings(field + ".uidMappings", m.uid_mappings));
+    TRY(CheckIdMappings(field + ".gidMappings", m.gid_mappings));
   }
   return spec;
 }

@@ -56,11 +56,26 @@ struct Root {
   bool readonly = false;
 };
 
+// linux.uidMappings / gidMappings: container ids [container_id, +size) are host ids
+// [host_id, +size). Written by the runtime into the new user namespace's uid_map/gid_map.
+struct IdMapping {
+  uint32_t container_id = 0;
+  uint32_t host_id = 0;
+  uint32_t size = 0;
+  bool operator==(const IdMapping&) const = default;
+};
+
 struct Mount {
   std::string destination;
   std::string type;
   std::string source;
   std::vector<std::string> options;
+  // mounts[].uidMappings / gidMappings (runtime-spec 1.2, an idmapped bind mount): a file the
+  // source's file system says is owned by container_id + i shows through the mount as owned
+  // by host_id + i, host ids being those of the runtime's user namespace (the uid_map format;
+  // runc and crun write these lines into the mount's user namespace as they are). Both or
+  // neither; options "idmap" or "ridmap" say how (mount_options.h).
+  std::vector<IdMapping> uid_mappings, gid_mappings;
 };
 
 struct Namespace {
@@ -158,14 +173,6 @@ struct Seccomp {
   std::vector<SeccompSyscall> syscalls;
 };
 
-// linux.uidMappings / gidMappings: container ids [container_id, +size) are host ids
-// [host_id, +size). Written by the runtime into the new user namespace's uid_map/gid_map.
-struct IdMapping {
-  uint32_t container_id = 0;
-  uint32_t host_id = 0;
-  uint32_t size = 0;
-};
-
 // linux.devices: a node the runtime makes in the container (mknod, or a bind of the host's
 // node where mknod is refused).
 struct Device {
@@ -230,7 +237,11 @@ nlohmann::json ToJson(const RuntimeSpec& spec);
 // the runtime spec that shale does not implement (linux.intelRdt, process.apparmorProfile,
 // ...): such a field is never ignored. A field the spec does not define at all is ignored
 // with a warning on stderr, as the spec requires. A field that is present but null or empty
-// ({}, [], "") counts as absent. ociVersion must be a SemVer 2.0.0 1.x version.
+// ({}, [], "") counts as absent. ociVersion must be a SemVer 2.0.0 1.x version. Id mappings
+// (linux.uidMappings/gidMappings and each mount's) are kInvalidArgument, naming the field,
+// unless each line has a size above 0 and stays within 32 bits, no two lines overlap on
+// either side, and there are at most 340 lines (what uid_map takes); a mount with uidMappings
+// must have gidMappings and the reverse.
 Result<RuntimeSpec> RuntimeSpecFromJson(const nlohmann::json& j);
 
 // Docker's default capability set (14 capabilities).

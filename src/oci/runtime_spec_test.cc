@@ -349,3 +349,83 @@ TEST(RuntimeSpecTest, OciVersionMustBeSemVer1) {
 
 }  // namespace
 }  // namespace shale::oci
+
+namespace shale::oci {
+namespace {
+
+// mounts[].uidMappings/gidMappings (runtime-spec 1.2) decode, round-trip and are validated.
+TEST(RuntimeSpecTest, MountIdMappings) {
+  auto s = RuntimeSpecFromJson(nlohmann::json::parse(R"({"process":{"args":["sh"]},
+    "root":{"path":"/r"},
+    "mounts":[{"destination":"/data","type":"bind","source":"/srv","options":["rbind","ridmap"],
+               "uidMappings":[{"containerID":1000,"hostID":0,"size":2}],
+               "gidMappings":[{"containerID":1000,"hostID":0,"size":2},
+                              {"containerID":0,"hostID":5000,"size":1}]},
+              {"destination":"/empty","type":"bind","source":"/srv","options":["bind"],
+               "uidMappings":[],"gidMappings":[]}]})"));
+  ASSERT_TRUE(s) << s.error().message();
+  ASSERT_EQ(s->mounts.size(), 2u);
+  EXPECT_EQ(s->mounts[0].uid_mappings, (std::vector<IdMapping>{{1000, 0, 2}}));
+  EXPECT_EQ(s->mounts[0].gid_mappings, (std::vector<IdMapping>{{1000, 0, 2}, {0, 5000, 1}}));
+  EXPECT_TRUE(s->mounts[1].uid_mappings.empty());  // empty counts as absent
+  nlohmann::json j = ToJson(*s);
+  EXPECT_EQ(j["mounts"][0]["gidMappings"][1]["hostID"], 5000);
+  EXPECT_FALSE(j["mounts"][1].contains("uidMappings"));
+  auto back = RuntimeSpecFromJson(nlohmann::json::parse(j.dump()));
+  ASSERT_TRUE(back) << back.error().message();
+  EXPECT_EQ(ToJson(*back), j);
+
+  struct Bad {
+    const char* maps;
+    const char* message;
+  } bad[] = {
+      {R"("uidMappings":[{"containerID":0,"hostID":1000,"size":1}])", "needs gidMappings"},
+      {R"("gidMappings":[{"containerID":0,"hostID":1000,"size":1}])", "needs uidMappings"},
+      {R"("uidMappings":[{"containerID":0,"hostID":1000,"size":0}],
+          "gidMappings":[{"containerID":0,"hostID":1000,"size":1}])", "out of range"},
+      {R"("uidMappings":[{"containerID":0,"hostID":4294967295,"size":2}],
+          "gidMappings":[{"containerID":0,"hostID":1000,"size":1}])", "out of range"},
+      {R"("uidMappings":[{"containerID":0,"hostID":1000,"size":10},
+                         {"containerID":5,"hostID":2000,"size":1}],
+          "gidMappings":[{"containerID":0,"hostID":1000,"size":1}])", "overlap (containerID"},
+      {R"("uidMappings":[{"containerID":0,"hostID":1000,"size":1}],
+          "gidMappings":[{"containerID":0,"hostID":1000,"size":10},
+                         {"containerID":20,"hostID":1009,"size":1}])", "overlap (hostID"},
+      {R"("uidMappings":[{"containerID":"0","hostID":1000,"size":1}],
+          "gidMappings":[{"containerID":0,"hostID":1000,"size":1}])", "mounts.uidMappings"},
+  };
+  for (const Bad& b : bad) {
+    std::string text = std::string(R"({"process":{"args":["sh"]},"root":{"path":"/r"},
+      "mounts":[{"destination":"/data","type":"bind","source":"/srv","options":["bind"],)") +
+                       b.maps + "}]}";
+    auto r = RuntimeSpecFromJson(nlohmann::json::parse(text));
+    ASSERT_FALSE(r) << b.maps;
+    EXPECT_EQ(r.error().code(), Errc::kInvalidArgument) << b.maps;
+    EXPECT_NE(r.error().message().find(b.message), std::string::npos) << r.error().message();
+    if (std::string(b.message) != "mounts.uidMappings")
+      EXPECT_NE(r.error().message().find("/data"), std::string::npos) << r.error().message();
+  }
+  // The same checks hold for linux.uidMappings now: overlapping lines the kernel would refuse.
+  auto linux_overlap = RuntimeSpecFromJson(nlohmann::json::parse(
+      R"({"linux":{"uidMappings":[{"containerID":0,"hostID":1000,"size":2},
+                                  {"containerID":1,"hostID":5000,"size":1}]}})"));
+  ASSERT_FALSE(linux_overlap);
+  EXPECT_NE(linux_overlap.error().message().find("linux.uidMappings"), std::string::npos);
+  // 341 lines: more than uid_map takes.
+  nlohmann::json many = nlohmann::json::array();
+  for (int i = 0; i < 341; ++i) many.push_back({{"containerID", i}, {"hostID", i}, {"size", 1}});
+  nlohmann::json mount = nlohmann::json::object();
+  mount["destination"] = "/d";
+  mount["type"] = "bind";
+  mount["source"] = "/s";
+  mount["uidMappings"] = many;
+  mount["gidMappings"] = many;
+  nlohmann::json j2 = nlohmann::json::object();
+  j2["mounts"] = nlohmann::json::array({mount});
+  auto too_many = RuntimeSpecFromJson(j2);
+  ASSERT_FALSE(too_many);
+  EXPECT_NE(too_many.error().message().find("at most 340"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace shale::oci

@@ -92,8 +92,16 @@ Result<void> DoMount(const Dir& root, const PlannedMount& m) {
   FdPath tp(target.get());
   std::string what = m.destination;
   if (m.options.bind) {
-    TRY(SysMount(m.source.c_str(), tp.c_str(), nullptr, m.options.flags & (MS_BIND | MS_REC),
-                 nullptr, "bind " + m.source + " on " + what));
+    if (m.tree_fd >= 0) {
+      // The idmapped tree the parent made (idmap.h); ours is a copy to close once attached.
+      UniqueFd tree(m.tree_fd);
+      if (syscall(SYS_move_mount, tree.get(), "", target.get(), "",
+                  MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
+        return Error::FromErrno(errno, "move_mount the idmapped " + m.source + " on " + what);
+    } else {
+      TRY(SysMount(m.source.c_str(), tp.c_str(), nullptr, m.options.flags & (MS_BIND | MS_REC),
+                   nullptr, "bind " + m.source + " on " + what));
+    }
     if (m.options.NeedsRemount()) {
       // Reopen: the old fd still points below the new mount.
       UniqueFd now = TRY(OpenInRoot(root.fd(), m.destination, O_PATH, 0, what));
@@ -837,6 +845,7 @@ Result<InitConfig> PlanInit(const oci::RuntimeSpec& spec, const RunOptions& opts
     pm.source = m.source;
     pm.type = m.type;
     pm.options = ParseMountOptions(m.type, m.options);
+    pm.idmap = TRY(PlanMountIdmap(m, pm.options, spec, opts.rootless));
     if (m.type == "cgroup" || m.type == "cgroup2") {
       // cgroup2 hosts give the container the cgroupfs; on v1 the container sees none (no
       // view of the host's controller trees).

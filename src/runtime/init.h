@@ -12,6 +12,7 @@
 
 #include "oci/runtime_spec.h"
 #include "runtime/channel.h"
+#include "runtime/idmap.h"
 #include "runtime/mount_options.h"
 #include "runtime/runtime.h"
 #include "runtime/seccomp.h"
@@ -24,6 +25,11 @@ struct PlannedMount {
   std::string type;         // empty for binds
   MountOptions options;
   bool source_is_file = false;  // binds of a file need a file as mount point
+  // An idmapped bind (idmap.h): the parent opens its detached idmapped tree before the clone
+  // (OpenIdmappedTrees sets tree_fd, inherited by the init), which the init attaches with
+  // move_mount instead of binding `source`.
+  std::optional<MountIdmap> idmap;
+  int tree_fd = -1;
 };
 
 struct PlannedDevice {

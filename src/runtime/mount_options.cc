@@ -58,6 +58,11 @@ MountOptions ParseMountOptions(const std::string& type, const std::vector<std::s
       m.flags |= MS_REC;
       continue;
     }
+    if (o == "idmap" || o == "ridmap") {
+      m.idmap = true;
+      m.idmap_recursive = (o == "ridmap");
+      continue;
+    }
     if (o == "defaults" || o == "tmpcopyup" || o.empty()) continue;
     bool known = false;
     for (const FlagWord& f : kFlags) {

@@ -24,6 +24,9 @@ TEST(MountOptionsTest, Table) {
       {"none", {"bind", "rprivate"}, MS_BIND, MS_PRIVATE | MS_REC, true, "", false},
       {"bind", {"rw", "rbind"}, MS_BIND | MS_REC, 0, true, "", false},
       {"sysfs", {"ro", "rw"}, 0, 0, false, "", false},
+      // idmap/ridmap never reach mount(2) (checked below).
+      {"bind", {"rbind", "ridmap", "ro"}, MS_BIND | MS_REC | MS_RDONLY, 0, true, "", true},
+      {"none", {"bind", "idmap"}, MS_BIND, 0, true, "", false},
   };
   for (const Case& c : cases) {
     MountOptions m = ParseMountOptions(c.type, c.opts);
@@ -33,6 +36,21 @@ TEST(MountOptionsTest, Table) {
     EXPECT_EQ(m.data, c.data) << c.type;
     EXPECT_EQ(m.NeedsRemount(), c.remount) << c.type;
   }
+}
+
+TEST(MountOptionsTest, IdmapAndRidmap) {
+  MountOptions none = ParseMountOptions("bind", {"rbind"});
+  EXPECT_FALSE(none.idmap);
+  EXPECT_FALSE(none.idmap_recursive);
+  MountOptions idmap = ParseMountOptions("none", {"bind", "idmap"});
+  EXPECT_TRUE(idmap.idmap);
+  EXPECT_FALSE(idmap.idmap_recursive);
+  MountOptions ridmap = ParseMountOptions("none", {"rbind", "ridmap"});
+  EXPECT_TRUE(ridmap.idmap);
+  EXPECT_TRUE(ridmap.idmap_recursive);
+  EXPECT_TRUE(ridmap.data.empty());
+  EXPECT_TRUE(ParseMountOptions("none", {"rbind", "ridmap", "idmap"}).idmap);
+  EXPECT_FALSE(ParseMountOptions("none", {"rbind", "ridmap", "idmap"}).idmap_recursive);
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include "runtime/cgroup/cgroup_manager.h"
 #include "runtime/channel.h"
 #include "runtime/hooks.h"
+#include "runtime/idmap.h"
 #include "runtime/init.h"
 #include "runtime/rootless.h"
 #include "runtime/state.h"
@@ -147,20 +148,9 @@ class PidNsSwitch {
 
 // Writes /proc/<pid>/{uid,gid}_map of the child's new user namespace ("0 100000 65536").
 Result<void> WriteIdMaps(pid_t pid, const oci::Linux& l) {
-  auto write_map = [&](const char* file, const std::vector<oci::IdMapping>& maps) -> Result<void> {
-    std::string text;
-    for (const oci::IdMapping& m : maps)
-      text += std::to_string(m.container_id) + " " + std::to_string(m.host_id) + " " +
-              std::to_string(m.size) + "\n";
-    std::string path = "/proc/" + std::to_string(pid) + "/" + file;
-    UniqueFd f(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
-    if (!f || write(f.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
-      return Error::FromErrno(errno, std::string("write ") + file + " of the container's user "
-                                         "namespace (overlapping or out-of-range mappings?)");
-    return Ok();
-  };
-  TRY(write_map("uid_map", l.uid_mappings));
-  return write_map("gid_map", l.gid_mappings);
+  const char* whose = "the container's user namespace";
+  TRY(WriteIdMap(pid, "uid_map", l.uid_mappings, whose));
+  return WriteIdMap(pid, "gid_map", l.gid_mappings, whose);
 }
 
 // What the parent does between clone and the child's kReadyToExec.
@@ -334,6 +324,9 @@ Result<Created> Create(const oci::RuntimeSpec& spec, const RunOptions& opts) {
     ns_fds.push_back(std::move(fd));
   }
   if (flags & CLONE_NEWCGROUP) flags &= ~static_cast<uint64_t>(CLONE_NEWCGROUP);  // after join
+  // Idmapped binds are made here, in the runtime's user namespace (idmap.h); the init gets
+  // the trees across the clone, and our copies close right after it.
+  std::vector<UniqueFd> idmapped_trees = TRY(OpenIdmappedTrees(&cfg.mounts));
   if (new_user && geteuid() != 0 && IsSelfMapping(spec.linux.gid_mappings, getegid()))
     cfg.process.setgroups_denied = true;  // WriteIdMapsUnprivileged denies it
 
@@ -413,6 +406,7 @@ Result<Created> Create(const oci::RuntimeSpec& spec, const RunOptions& opts) {
   cfg.cgroup_tasks = join.self_files;
   Cloned c = TRY(CloneChild(flags, pid_ns, &join, what, [&cfg](Channel& ch) { RunInit(cfg, ch); }));
   ChildGuard child_guard(c.pid, c.pidfd.get());
+  idmapped_trees.clear();
   // In the host's mount namespace the container's mounts outlive a failed create.
   struct MountsGuard {
     const std::string* rootfs;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # shale-runc driven by runc's conventions: a bundle from `shale-runc spec` over the busybox
 # rootfs, the lifecycle create -> start -> kill -> delete, wrong-state errors, exit codes,
-# hooks, user namespaces, fds, the console socket and CVE-2019-5736.
+# hooks, user namespaces, idmapped mounts, fds, the console socket and CVE-2019-5736.
 
 load runc_helpers
 
@@ -440,4 +440,153 @@ create_refused() {
   else
     create_refused linux.resources.rdma
   fi
+}
+
+# idmapped_mount DEST SOURCE OPTIONS_JSON [MAPS_JSON]: appends a bind of SOURCE on DEST with
+# OPTIONS (a JSON array) and, when given, MAPS as both its uidMappings and gidMappings.
+idmapped_mount() {
+  local maps=""
+  [ -n "${4:-}" ] && maps=", uidMappings: $4, gidMappings: $4"
+  spec_set ".mounts += [{destination: \"$1\", type: \"bind\", source: \"$2\", options: $3$maps}]"
+}
+
+@test "runc: an idmapped bind mount (mounts[].uidMappings) shows and writes ids through its mapping" {
+  local h="$T/host"
+  mkdir -p "$h"
+  touch "$h/a" "$h/b" "$h/r"
+  chown 1000:1000 "$h" "$h/a"
+  chown 1001:1001 "$h/b"
+  chmod 755 "$h"
+  # runtime-spec (and runc, crun, the kernel): a file the source's file system says is owned by
+  # containerID + i shows as hostID + i. So host 1000 and 1001 show as 0 and 1, root's 0 is
+  # outside the mapping (the overflow id), and what root creates lands as 1000 on the host.
+  idmapped_mount /data "$h" '["bind", "idmap"]' '[{containerID: 1000, hostID: 0, size: 2}]'
+  spec_args sh -c 'stat -c %u:%g /data/a /data/b /data/r /data; touch /data/new && echo made'
+  run runc run c1
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = 0:0 ]
+  [ "${lines[1]}" = 1:1 ]
+  [ "${lines[2]}" = 65534:65534 ]
+  [ "${lines[3]}" = 0:0 ]  # the directory: root owns it here (no CAP_DAC_OVERRIDE needed)
+  [ "${lines[4]}" = made ]
+  [ "$(stat -c %u:%g "$h/new")" = 1000:1000 ]
+  # The other direction: containerID 0 hostID 1000 shows the host's root-owned file as 1000.
+  spec_set '.mounts[-1].uidMappings = [{containerID: 0, hostID: 1000, size: 2}] | .mounts[-1].gidMappings = [{containerID: 0, hostID: 1000, size: 2}]'
+  spec_args sh -c 'stat -c %u:%g /data/r /data/a'
+  run runc run c1
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = 1000:1000 ]
+  [ "${lines[1]}" = 65534:65534 ]
+  # ro is applied on top of the mapping; the tree's fd does not reach the container.
+  spec_set '.mounts[-1].options = ["bind", "idmap", "ro"]'
+  spec_args sh -c 'touch /data/x 2>/dev/null && echo wrote; /bin/probe fds; echo end'
+  run runc run c1
+  [ "$status" -eq 0 ]
+  [ "$output" = end ] || { echo "output: $output"; false; }
+  [ ! -e "$h/x" ]
+  # The bind on the host is untouched and nothing is left mounted.
+  [ "$(stat -c %u:%g "$h/a")" = 1000:1000 ]
+  ! grep -q " $h " /proc/self/mountinfo || false
+}
+
+@test "runc: ridmap maps every mount of an rbind, idmap only its top one" {
+  local h="$T/host"
+  mkdir -p "$h/sub"
+  touch "$h/a"
+  chown 1000:1000 "$h/a"
+  mount -t tmpfs -o mode=755 tmpfs "$h/sub"
+  touch "$h/sub/f"
+  chown 1001:1001 "$h/sub/f"
+  local maps='[{containerID: 1000, hostID: 0, size: 2}]'
+  idmapped_mount /r "$h" '["rbind", "ridmap"]' "$maps"
+  idmapped_mount /i "$h" '["rbind", "idmap"]' "$maps"
+  spec_args sh -c 'stat -c %u:%g /r/a /r/sub/f /i/a /i/sub/f'
+  run runc run c1
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = 0:0 ]
+  [ "${lines[1]}" = 1:1 ]
+  [ "${lines[2]}" = 0:0 ]
+  [ "${lines[3]}" = 1001:1001 ]
+}
+
+@test "runc: idmapped mounts in a container with a user namespace: its mapping, or the mount's own" {
+  local d="$B"
+  while [ "$d" != / ]; do chmod a+x "$d"; d=$(dirname "$d"); done
+  local h="$T/host"
+  mkdir -p "$h"
+  touch "$h/f"
+  chmod 755 "$h"
+  spec_set '.linux.namespaces += [{type: "user"}] | .linux.uidMappings = [{containerID: 0, hostID: 100000, size: 65536}] | .linux.gidMappings = [{containerID: 0, hostID: 100000, size: 65536}]'
+  # idmap without mappings takes the container's: the host's root-owned files are root's in
+  # the container, and its root's files are root's on the host. Mount mappings are in host
+  # ids (runc's reading): hostID 100000 is the container's 0. A plain bind shows nobody.
+  # The container's root may not create mount points in the host root's rootfs.
+  mkdir "$B/rootfs/own" "$B/rootfs/given" "$B/rootfs/plain"
+  idmapped_mount /own "$h" '["bind", "idmap"]'
+  idmapped_mount /given "$h" '["bind"]' '[{containerID: 0, hostID: 100000, size: 65536}]'
+  idmapped_mount /plain "$h" '["bind"]'
+  spec_args sh -c 'stat -c %u:%g /own/f /given/f /plain/f; touch /own/n1 /given/n2 && echo made; touch /plain/n3 2>/dev/null || echo refused'
+  run runc run c1
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = 0:0 ]
+  [ "${lines[1]}" = 0:0 ]
+  [ "${lines[2]}" = 65534:65534 ]
+  [ "${lines[3]}" = made ]
+  [ "${lines[4]}" = refused ]
+  [ "$(stat -c %u:%g "$h/n1")" = 0:0 ]
+  [ "$(stat -c %u:%g "$h/n2")" = 0:0 ]
+}
+
+@test "runc: idmapped mounts are refused clearly where they cannot be; features reports them" {
+  run "$SHALE_RUNC" features
+  [ "$status" -eq 0 ]
+  [ "$(echo "$output" | jq .linux.mountExtensions.idmap.enabled)" = true ]
+  [ "$(echo "$output" | jq '.mountOptions | index("idmap") != null and index("ridmap") != null')" = true ]
+  local h="$T/host"
+  mkdir -p "$h"
+  local maps='[{containerID: 1000, hostID: 0, size: 2}]'
+  # A file system without idmapped mounts (ramfs): the kernel's refusal, named.
+  mount -t ramfs ramfs "$h"
+  idmapped_mount /data "$h" '["bind", "idmap"]' "$maps"
+  create_refused "mount /data"
+  [[ "$output" == *"MOUNT_ATTR_IDMAP"* ]]
+  [[ "$output" == *"ramfs"* ]]
+  umount "$h"
+  # idmap without mappings needs a user namespace to take them from.
+  spec_set '.mounts[-1] |= del(.uidMappings, .gidMappings)'
+  create_refused "no user namespace"
+  # Not a bind.
+  spec_set '.mounts[-1] = {destination: "/data", type: "tmpfs", source: "tmpfs", options: ["idmap"], uidMappings: [{containerID: 0, hostID: 1000, size: 1}], gidMappings: [{containerID: 0, hostID: 1000, size: 1}]}'
+  create_refused "bind mounts only"
+  # Only one of the two, or overlapping lines: the spec's own rules, by field.
+  idmapped_mount /half "$h" '["bind"]'
+  spec_set '.mounts[-2] = .mounts[-1] | .mounts[-1].uidMappings = [{containerID: 0, hostID: 1000, size: 1}]'
+  create_refused "uidMappings needs gidMappings"
+  spec_set '.mounts[-1].gidMappings = [{containerID: 0, hostID: 1000, size: 5}, {containerID: 2, hostID: 3000, size: 1}]'
+  create_refused "overlap"
+  ! grep -q " $B/" /proc/self/mountinfo || false
+}
+
+@test "runc: an idmapped bind of a shared host mount is private, as a plain bind is" {
+  local h="$T/host"
+  mkdir -p "$h/sub"
+  mount --bind "$h" "$h"
+  mount --make-shared "$h"
+  # The clone of a shared mount would be its peer (or slave): the container's mounts under it
+  # would reach the host, or the host's the container. Both binds are private.
+  spec_set '.process.capabilities.bounding += ["CAP_SYS_ADMIN"] | .process.capabilities.effective += ["CAP_SYS_ADMIN"] | .process.capabilities.permitted += ["CAP_SYS_ADMIN"] | .linux.seccomp = null'
+  idmapped_mount /data "$h" '["rbind", "ridmap"]' '[{containerID: 0, hostID: 0, size: 65536}]'
+  idmapped_mount /plain "$h" '["rbind"]'
+  spec_args sh -c 'grep -E " /(data|plain) " /proc/self/mountinfo; mount -t tmpfs tmpfs /data/sub && echo mounted; sleep 100'
+  runc run -d c1 >"$T/out"
+  for i in $(seq 50); do grep -q mounted "$T/out" && break; sleep 0.1; done
+  cat "$T/out"
+  grep -q mounted "$T/out"
+  grep -q " /data .*idmapped" "$T/out"
+  ! grep -E "shared:|master:" "$T/out" || false
+  ! grep -q " $h/sub " /proc/self/mountinfo || false
+  runc delete --force c1
 }

@@ -120,3 +120,13 @@ user_spec() {  # user_spec JQ_FILTER: edits the user's config.json
   [ -z "$(ls "$U/xdg/shale-runc")" ]
   ! pgrep -u 65534
 }
+
+@test "rootless: an idmapped mount is refused by its destination (as runc refuses it), nothing left" {
+  as_user "$SHALE_RUNC" spec --rootless
+  mkdir "$U/host" && chown 65534:65534 "$U/host"
+  user_spec ".process.terminal = false | .process.args = [\"true\"] | .mounts += [{destination: \"/data\", type: \"bind\", source: \"$U/host\", options: [\"bind\", \"idmap\"]}]"
+  run as_user "$SHALE_RUNC" run c4
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"mount /data: idmapped mounts need a runtime running as root"* ]]
+  [ -z "$(ls "$U/xdg/shale-runc" 2>/dev/null)" ]
+}
