@@ -459,6 +459,9 @@ create_refused() {
   start_agent a1 a1
   local a1=$AGENT_PID
   notify_mkdir_to a1
+  # What the init does after the filter is in (kReadyToExec, the fifo wait, startContainer
+  # hooks, execve) runs under it: a hook's mkdir is the agent's to answer too.
+  spec_set '.hooks.startContainer = [{path: "/bin/sh", args: ["sh", "-c", "mkdir /hooked 2>/hook.out; echo hook-rc=$? >>/hook.out"]}]'
   spec_args sh -c 'mkdir /x; echo rc=$?; [ -d /x ] || echo no-x; exec sleep 100'
   runc create c1 >"$T/out" 2>&1
   # The agent had the state before create returned; it writes it out just after.
@@ -481,6 +484,11 @@ create_refused() {
   grep -qx rc=1 "$T/out"
   grep -qx no-x "$T/out"
   [ ! -d "$B/rootfs/x" ]
+  cat "$B/rootfs/hook.out"
+  grep -q "Read-only file system" "$B/rootfs/hook.out"
+  grep -qx hook-rc=1 "$B/rootfs/hook.out"
+  [ ! -d "$B/rootfs/hooked" ]
+  spec_set 'del(.hooks)'
 
   # exec: its own filter and notify fd, sent with the running container's state to the
   # same listenerPath, where a second agent listens now.

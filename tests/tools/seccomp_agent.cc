@@ -87,6 +87,7 @@ Result<void> Answer(int notify, int err) {
   NotifyBuffers b;
   if (int r = seccomp_notify_alloc(&b.req, &b.resp); r != 0)
     return Error::FromErrno(-r, "seccomp_notify_alloc");
+  int lost = 0;  // notifications gone in a row before we received them
   for (;;) {
     struct pollfd p = {notify, POLLIN, 0};
     if (::poll(&p, 1, -1) < 0) {
@@ -94,10 +95,16 @@ Result<void> Answer(int notify, int err) {
       return Error::FromErrno(errno, "poll the seccomp fd");
     }
     if (p.revents & (POLLHUP | POLLERR)) return Ok();  // no process left under the filter
+    // The kernel refuses (EINVAL) a request buffer that is not all zeros.
+    std::memset(b.req, 0, sizeof(*b.req));
     if (int r = seccomp_notify_receive(notify, b.req); r != 0) {
-      if (r == -ENOENT || r == -EINTR) continue;  // the caller died or was interrupted
-      return Error::FromErrno(-r, "seccomp_notify_receive");
+      // libseccomp reports every failed ioctl as ECANCELED; errno is the ioctl's. ENOENT:
+      // the notification went away before we took it (its caller was signalled or died).
+      int err_now = r == -ECANCELED ? errno : -r;
+      if ((err_now == ENOENT || err_now == EINTR) && ++lost < 1000) continue;
+      return Error::FromErrno(err_now, "seccomp_notify_receive");
     }
+    lost = 0;
     char* name = seccomp_syscall_resolve_num_arch(b.req->data.arch, b.req->data.nr);
     bool refuse = name && (std::strcmp(name, "mkdir") == 0 || std::strcmp(name, "mkdirat") == 0);
     std::free(name);
@@ -108,8 +115,11 @@ Result<void> Answer(int notify, int err) {
     } else {
       b.resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
     }
-    if (int r = seccomp_notify_respond(notify, b.resp); r != 0 && r != -ENOENT)
-      return Error::FromErrno(-r, "seccomp_notify_respond");
+    if (int r = seccomp_notify_respond(notify, b.resp); r != 0) {
+      int err_now = r == -ECANCELED ? errno : -r;
+      if (err_now != ENOENT)  // the caller is gone: nobody to answer
+        return Error::FromErrno(err_now, "seccomp_notify_respond");
+    }
   }
 }
 
