@@ -56,7 +56,8 @@ nlohmann::json ContainerProcessState(pid_t pid, const std::string& metadata,
 
 // Connects to `path` (AF_UNIX, SOCK_STREAM), sends `process_state` as JSON with
 // `seccomp_fd` attached (SCM_RIGHTS) in one sendmsg, and closes the connection; the caller
-// keeps its copy of the fd. Errors name the path: kNotFound when nothing listens there.
+// keeps its copy of the fd. Errors name the path: kNotFound when there is no socket there,
+// kInvalidArgument for a path too long for a unix socket address.
 Result<void> SendToSeccompListener(const std::string& path, const nlohmann::json& process_state,
                                    int seccomp_fd);
 

@@ -145,9 +145,11 @@ TEST(SeccompTest, NotifyFdReachesTheListenerWhichAnswersTheSyscall) {
   std::string target = dir->path() + "/made-by-child";
   oci::Seccomp s;
   s.listener_path = sock_path;
+  s.flags = {"SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"};  // taken with a listener (5.19)
   s.syscalls.push_back({{"mkdir", "mkdirat"}, "SCMP_ACT_NOTIFY", std::nullopt, {}});
   auto prog = CompileSeccomp(s);
   ASSERT_TRUE(prog) << prog.error().message();
+  EXPECT_NE(prog->flags & SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, 0u);
 
   UniqueFd listen_sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   ASSERT_TRUE(listen_sock);
