@@ -19,6 +19,7 @@ SECCOMP_AGENT="${SECCOMP_AGENT:-$(dirname "$SHALE_BIN")/shale_seccomp_agent}"
 # accepted its one connection) that writes the container process state it receives to
 # $T/NAME.json and fails mkdir/mkdirat with EROFS (30); its pid in AGENT_PID.
 start_agent() {
+  [ -x "$SECCOMP_AGENT" ] || { echo "no $SECCOMP_AGENT: make -C build shale_seccomp_agent"; return 1; }
   "$SECCOMP_AGENT" "$T/$1.sock" "$T/$2.json" 30 >/dev/null 2>"$T/$2.err" 3>&- &
   AGENT_PID=$!
   echo "$AGENT_PID" >>"$T/agent.pids"
