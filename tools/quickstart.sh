@@ -48,7 +48,7 @@ build_tree() {  # build_tree DIR [CMAKE_ARGS...]
   local dir=$1
   shift
   cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" "$@" >/dev/null
-  make -C "$dir" -j"$(nproc)" --no-print-directory shale shale-init shale_unit_tests shale_probe 2>&1 | grep -vE '^\[|^make' || true
+  make -C "$dir" -j"$(nproc)" --no-print-directory shale shale-init shale_unit_tests shale_probe shale_seccomp_agent 2>&1 | grep -vE '^\[|^make' || true
   test -x "$dir/shale"
 }
 build_tree build

@@ -104,7 +104,6 @@ const SpecFields kSpecFields[] = {
     {"linux", {"timeOffsets", "intelRdt", "personality", "netDevices"}},
     {"linux.resources.memory", {"useHierarchy", "checkBeforeUpdate"}},
     {"linux.resources.cpu", {"burst", "idle"}},
-    {"linux.seccomp", {"listenerPath", "listenerMetadata"}},
 };
 
 bool InSpec(std::string_view path, std::string_view key) {
@@ -406,13 +405,19 @@ void DecodeLinux(const json& l, Linux* out, Cursor* c) {
   if (auto it = l.find("seccomp"); it != l.end() && !it->is_null()) {
     c->field = "linux.seccomp";
     CheckKnown(*it, "linux.seccomp",
-               {"defaultAction", "defaultErrnoRet", "architectures", "flags", "syscalls"}, c);
+               {"defaultAction", "defaultErrnoRet", "architectures", "flags", "syscalls",
+                "listenerPath", "listenerMetadata"},
+               c);
     Seccomp sc;
     sc.default_action.clear();
     Get(*it, "defaultAction", &sc.default_action);
     GetOpt(*it, "defaultErrnoRet", &sc.default_errno_ret);
     Get(*it, "architectures", &sc.architectures);
     Get(*it, "flags", &sc.flags);
+    c->field = "linux.seccomp.listenerPath";
+    Get(*it, "listenerPath", &sc.listener_path);
+    c->field = "linux.seccomp.listenerMetadata";
+    Get(*it, "listenerMetadata", &sc.listener_metadata);
     if (auto s = it->find("syscalls"); s != it->end() && !s->is_null()) {
       c->field = "linux.seccomp.syscalls";
       for (const json& sj : s->get_ref<const json::array_t&>()) {
@@ -642,6 +647,8 @@ nlohmann::json ToJson(const RuntimeSpec& spec) {
     if (sc.default_errno_ret) sj["defaultErrnoRet"] = *sc.default_errno_ret;
     if (!sc.architectures.empty()) sj["architectures"] = sc.architectures;
     if (!sc.flags.empty()) sj["flags"] = sc.flags;
+    if (!sc.listener_path.empty()) sj["listenerPath"] = sc.listener_path;
+    if (!sc.listener_metadata.empty()) sj["listenerMetadata"] = sc.listener_metadata;
     json calls = json::array();
     for (const SeccompSyscall& sys : sc.syscalls) {
       json cj = {{"names", sys.names}, {"action", sys.action}};
@@ -746,6 +753,12 @@ Result<RuntimeSpec> RuntimeSpecFromJson(const nlohmann::json& j) {
   if (v[1] != "1")
     return Error(Errc::kUnsupported, "runtime spec: ociVersion " + spec.oci_version +
                                          ": shale implements runtime-spec 1.x");
+  // config-linux.md: listenerMetadata "MUST NOT be set if listenerPath is not set".
+  if (spec.linux.seccomp && spec.linux.seccomp->listener_path.empty() &&
+      !spec.linux.seccomp->listener_metadata.empty())
+    return Error(Errc::kInvalidArgument,
+                 "runtime spec: linux.seccomp.listenerMetadata is set without "
+                 "linux.seccomp.listenerPath; set the listener's path or remove the metadata");
   for (const std::string& f : c.unknown)
     LogWarn("runtime spec: ignoring " + f + ", which the runtime spec does not define");
   TRY(CheckIdMappings("linux.uidMappings", spec.linux.uid_mappings));

@@ -171,6 +171,12 @@ struct Seccomp {
   std::vector<std::string> architectures;  // "SCMP_ARCH_X86_64"; the native one is always in
   std::vector<std::string> flags;          // "SECCOMP_FILTER_FLAG_LOG", "..._SPEC_ALLOW"
   std::vector<SeccompSyscall> syscalls;
+  // SCMP_ACT_NOTIFY: the unix socket (AF_UNIX, SOCK_STREAM) the runtime sends the filter's
+  // notify fd to, with the container process state (config-linux.md "The Container Process
+  // State"); its `metadata` is listener_metadata. Both "" when unset. Decoding refuses a
+  // listenerMetadata without a listenerPath; CompileSeccomp refuses NOTIFY without one.
+  std::string listener_path;
+  std::string listener_metadata;
 };
 
 // linux.devices: a node the runtime makes in the container (mknod, or a bind of the host's

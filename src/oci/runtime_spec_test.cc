@@ -147,6 +147,43 @@ TEST(RuntimeSpecTest, SeccompFromRuntimeSpecJson) {
   EXPECT_NE(bad.error().message().find("linux.seccomp.syscalls"), std::string::npos);
 }
 
+TEST(RuntimeSpecTest, SeccompListenerPathAndMetadata) {
+  auto s = RuntimeSpecFromJson(nlohmann::json::parse(R"({"linux":{"seccomp":{
+      "defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/run/agent.sock",
+      "listenerMetadata":"MKNOD=/dev/null;x",
+      "syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_NOTIFY"}]}}})"));
+  ASSERT_TRUE(s) << s.error().message();
+  const Seccomp& sc = *s->linux.seccomp;
+  EXPECT_EQ(sc.listener_path, "/run/agent.sock");
+  EXPECT_EQ(sc.listener_metadata, "MKNOD=/dev/null;x");
+  EXPECT_EQ(sc.syscalls[0].action, "SCMP_ACT_NOTIFY");
+
+  // Kept through the spec shale-runc stores in its state directory.
+  nlohmann::json j = ToJson(*s);
+  EXPECT_EQ(j["linux"]["seccomp"]["listenerPath"], "/run/agent.sock");
+  EXPECT_EQ(j["linux"]["seccomp"]["listenerMetadata"], "MKNOD=/dev/null;x");
+  auto back = RuntimeSpecFromJson(j);
+  ASSERT_TRUE(back) << back.error().message();
+  EXPECT_EQ(back->linux.seccomp->listener_path, "/run/agent.sock");
+  EXPECT_EQ(back->linux.seccomp->listener_metadata, "MKNOD=/dev/null;x");
+  s->linux.seccomp->listener_path.clear();
+  s->linux.seccomp->listener_metadata.clear();
+  EXPECT_FALSE(ToJson(*s)["linux"]["seccomp"].contains("listenerPath"));
+  EXPECT_FALSE(ToJson(*s)["linux"]["seccomp"].contains("listenerMetadata"));
+
+  // config-linux.md: listenerMetadata MUST NOT be set without listenerPath.
+  auto bad = RuntimeSpecFromJson(nlohmann::json::parse(
+      R"({"linux":{"seccomp":{"defaultAction":"SCMP_ACT_ALLOW","listenerMetadata":"m"}}})"));
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code(), Errc::kInvalidArgument);
+  EXPECT_NE(bad.error().message().find("listenerMetadata"), std::string::npos);
+  EXPECT_NE(bad.error().message().find("listenerPath"), std::string::npos);
+  bad = RuntimeSpecFromJson(nlohmann::json::parse(
+      R"({"linux":{"seccomp":{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":7}}})"));
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message().find("linux.seccomp.listenerPath"), std::string::npos);
+}
+
 TEST(RuntimeSpecTest, DefaultSecurityProfiles) {
   std::vector<DeviceRule> d = DefaultDeviceRules();
   ASSERT_FALSE(d.empty());

@@ -75,6 +75,7 @@ Result<int> ExecCmd(const Globals& g, const ExecFlags& f) {
   spec.linux.cgroups_path = s.cgroups_path;
   runtime::ExecOptions o;
   o.preserve_fds = f.preserve_fds;
+  o.state = runtime::OciState(s, st);
   runtime::Started started = TRY(runtime::Exec(s.pid, spec, p, o).Wrap("exec in " + s.id));
   if (p.terminal) {
     TRY(SendConsole(f.console_socket, started.pty_master.get()));

@@ -7,6 +7,7 @@
 
 #include "runc/runc.h"
 #include "runtime/rootless.h"
+#include "runtime/seccomp.h"
 #include "util/fs.h"
 
 namespace shale::runc {
@@ -78,11 +79,14 @@ json Features() {
          {{"enabled", true},
           {"actions",
            {"SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
-            "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"}},
+            "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE",
+            "SCMP_ACT_TRAP"}},
           {"operators",
            {"SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT",
             "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"}},
-          {"archs", {"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"}}}},
+          {"archs", {"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"}},
+          {"knownFlags", runtime::KnownSeccompFlags()},
+          {"supportedFlags", runtime::SupportedSeccompFlags()}}},
         // features-linux.md: the runtime reads mounts[].uidMappings/gidMappings (bind
         // mounts only, as runc).
         {"mountExtensions", {{"idmap", {{"enabled", true}}}}},

@@ -55,6 +55,10 @@ Result<void> SendFdOn(int sock, int fd, const void* data, size_t len, std::strin
     r = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
   } while (r < 0 && errno == EINTR);
   if (r < 0) return Error::FromErrno(errno, "send an fd " + std::string(what));
+  // A stream socket may take less when a signal interrupts the send part-way.
+  if (static_cast<size_t>(r) != len)
+    return Error(Errc::kIo, "send an fd " + std::string(what) + ": short send of " +
+                                std::to_string(r) + " of " + std::to_string(len) + " bytes");
   return Ok();
 }
 

@@ -27,6 +27,9 @@ enum class Stage : uint8_t {
   kExec,          // parent -> child: start (leave `created` for execve), when no exec fifo
   kChildPid,      // child -> parent: text is the pid of the process it forked (rootless
                   // exec's helper, which forks the process proper inside the pid namespace)
+  kSeccompFd,     // child -> parent: carries the seccomp notify fd (SCM_RIGHTS) of a filter
+                  // with SCMP_ACT_NOTIFY, before kReadyToExec; the parent passes it to
+                  // linux.seccomp.listenerPath
 };
 
 struct Message {

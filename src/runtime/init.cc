@@ -461,7 +461,8 @@ Result<void> EnterCwd(const UniqueFd& dir, const std::string& cwd) {
   return Ok();
 }
 
-Result<void> PrepareProcess(const ProcessPlan& p, int terminal_fd) {
+// `listener` receives the notify fd when the filter has SCMP_ACT_NOTIFY rules.
+Result<void> PrepareProcess(const ProcessPlan& p, int terminal_fd, UniqueFd* listener) {
   // Every fd above stderr and the preserved ones (the channel included) closes at execve:
   // no host fd leaks in. Before the seccomp filter, which need not allow close_range; what
   // is opened after is O_CLOEXEC.
@@ -480,7 +481,7 @@ Result<void> PrepareProcess(const ProcessPlan& p, int terminal_fd) {
       return Error::FromErrno(errno, "set oom_score_adj to " + v);
   }
   // Without no_new_privs, installing a filter takes CAP_SYS_ADMIN: do it before the caps go.
-  if (!p.no_new_privs) TRY(LoadSeccomp(p.seccomp));
+  if (!p.no_new_privs) *listener = TRY(LoadSeccomp(p.seccomp));
   if (auto r = ApplyUserAndCaps(p); !r) {
     if (p.seccomp.empty() || p.no_new_privs) return r;
     return std::move(r).error().Wrap("switch user and capabilities under the seccomp filter "
@@ -492,14 +493,28 @@ Result<void> PrepareProcess(const ProcessPlan& p, int terminal_fd) {
   cwd.reset();
   TRY(SetupStdio(p, terminal_fd));
   umask(p.umask);
+  // With a listener the notify fd must reach the runtime before kReadyToExec (create returns
+  // then, and the agent must have it by the time the container runs): the filter with
+  // no_new_privs goes in here, as late as that allows (runc's order), not in LateSeccomp.
+  if (p.no_new_privs && p.seccomp.listener) *listener = TRY(LoadSeccomp(p.seccomp));
   return Ok();
 }
 
+// Hands the notify fd to the runtime (Stage::kSeccompFd) and closes our copy: the agent
+// holds the only one, so the notified syscalls fail with ENOSYS once it is gone instead of
+// waiting on us.
+Result<void> HandOverListener(Channel& ch, UniqueFd listener) {
+  if (!listener) return Ok();
+  return ch.SendFd(Stage::kSeccompFd, listener.get());
+}
+
 // With no_new_privs the filter goes in last, so it need only allow execve and what the
-// process itself does (a failed execve is still reported if it allows write).
+// process itself does (a failed execve is still reported if it allows write). A filter with
+// a listener was loaded in PrepareProcess.
 Result<void> LateSeccomp(const ProcessPlan& p) {
-  if (!p.no_new_privs) return Ok();
-  return LoadSeccomp(p.seccomp);
+  if (!p.no_new_privs || p.seccomp.listener) return Ok();
+  UniqueFd none = TRY(LoadSeccomp(p.seccomp));
+  return Ok();
 }
 
 // A new network namespace starts with `lo` down; docker (libnetwork) brings it up in every
@@ -531,7 +546,8 @@ Result<void> ResetSignals() {
   return Ok();
 }
 
-Result<void> InitSteps(const InitConfig& c, Channel& ch, nlohmann::json& state) {
+Result<void> InitSteps(const InitConfig& c, Channel& ch, nlohmann::json& state,
+                       UniqueFd* listener) {
   TRY(cgroup::JoinSelf(c.cgroup_tasks));  // first: all it does is then accounted there
   if (setsid() < 0) return Error::FromErrno(errno, "setsid");
   TRY(ResetSignals());
@@ -607,7 +623,7 @@ Result<void> InitSteps(const InitConfig& c, Channel& ch, nlohmann::json& state) 
   TRY(MaskPaths(slash.get(), c.masked_paths));
   TRY(ReadonlyPaths(slash.get(), c.readonly_paths));
   if (c.root_readonly) TRY(RemountReadonly(slash.get(), "/", 0, "/"));
-  return PrepareProcess(c.process, terminal.get());
+  return PrepareProcess(c.process, terminal.get(), listener);
 }
 
 }  // namespace
@@ -616,7 +632,9 @@ Result<void> InitSteps(const InitConfig& c, Channel& ch, nlohmann::json& state) 
   auto go = ch.Expect(Stage::kStart);
   if (!go) _exit(126);
   nlohmann::json state = cfg.state;
-  if (auto r = InitSteps(cfg, ch, state); !r) Fail(ch, r.error());
+  UniqueFd listener;
+  if (auto r = InitSteps(cfg, ch, state, &listener); !r) Fail(ch, r.error());
+  if (auto r = HandOverListener(ch, std::move(listener)); !r) Fail(ch, r.error());
   if (auto r = ch.Send(Stage::kReadyToExec); !r) _exit(126);
   // `created`: wait here for start.
   if (cfg.release_fd >= 0) {
@@ -654,7 +672,9 @@ Result<void> InitSteps(const InitConfig& c, Channel& ch, nlohmann::json& state) 
     if (!t) Fail(ch, t.error());
     terminal = std::move(*t);
   }
-  if (auto r = PrepareProcess(p, terminal.get()); !r) Fail(ch, r.error());
+  UniqueFd listener;
+  if (auto r = PrepareProcess(p, terminal.get(), &listener); !r) Fail(ch, r.error());
+  if (auto r = HandOverListener(ch, std::move(listener)); !r) Fail(ch, r.error());
   if (auto r = ch.Send(Stage::kReadyToExec); !r) _exit(126);
   if (auto r = LateSeccomp(p); !r) Fail(ch, r.error());
   Fail(ch, ExecProcess(p));

@@ -77,7 +77,9 @@ struct ProcessPlan {
   bool setgroups_denied = false;
   // linux.seccomp, compiled. Loaded while still privileged (before the user and capability
   // switch) without no_new_privs, else as late as possible: after the stage report, just
-  // before execve (runc's order).
+  // before execve (runc's order). With a listener (SCMP_ACT_NOTIFY) and no_new_privs, at the
+  // end of the process set-up instead, before kReadyToExec, so that the notify fd reaches
+  // the runtime (Stage::kSeccompFd) while it still waits for the stages.
   SeccompProgram seccomp;
 };
 

@@ -162,10 +162,15 @@ struct Drive {
   // With hooks: at kMountsDone run these (prestart, then createRuntime) with the state JSON.
   const oci::Hooks* hooks = nullptr;
   nlohmann::json* state = nullptr;
+  // A filter with SCMP_ACT_NOTIFY: after the pty, take the notify fd (kSeccompFd) and send it
+  // to listener->listener_path with this container state.
+  const oci::Seccomp* listener = nullptr;
+  nlohmann::json listener_state;
 };
 
 // After clone: writes the id maps, joins the cgroup, lets the child go on, takes the pty
-// master the child opened in the container, runs the runtime hooks, waits for kReadyToExec.
+// master the child opened in the container, runs the runtime hooks, passes the seccomp
+// notify fd to the listener, waits for kReadyToExec.
 Result<void> DriveChild(Channel& ch, pid_t pid, const Drive& d, UniqueFd* pty_master) {
   if (d.id_maps)
     TRY(d.unprivileged_maps ? WriteIdMapsUnprivileged(pid, *d.id_maps)
@@ -181,6 +186,14 @@ Result<void> DriveChild(Channel& ch, pid_t pid, const Drive& d, UniqueFd* pty_ma
     TRY(ch.Send(Stage::kHooksDone, 0, std::to_string(pid)));
   }
   if (d.terminal) *pty_master = TRY(ch.ReceiveFd(Stage::kTerminal));
+  if (d.listener) {
+    // Our copy closes on return: the agent's is the only one left (with the child's gone).
+    UniqueFd notify = TRY(ch.ReceiveFd(Stage::kSeccompFd));
+    TRY(SendToSeccompListener(
+        d.listener->listener_path,
+        ContainerProcessState(pid, d.listener->listener_metadata, d.listener_state),
+        notify.get()));
+  }
   return ch.Expect(Stage::kReadyToExec);
 }
 
@@ -423,6 +436,12 @@ Result<Created> Create(const oci::RuntimeSpec& spec, const RunOptions& opts) {
   if (cfg.sync_hooks) {
     d.hooks = &spec.hooks;
     d.state = &hook_state;
+  }
+  if (cfg.process.seccomp.listener) {
+    // The agent sees the container being created (runtime-spec's example says "creating").
+    d.listener = &*spec.linux.seccomp;
+    d.listener_state = OciState(st, Status::kCreating);
+    d.listener_state["pid"] = c.pid;
   }
   UniqueFd pty_master;
   TRY(DriveChild(c.ch, c.pid, d, &pty_master).Wrap(what));
@@ -696,6 +715,10 @@ Result<Started> Exec(pid_t init_pid, const oci::RuntimeSpec& spec, const oci::Pr
   Drive d;
   d.cg = cg.get();
   d.terminal = plan.terminal;
+  if (plan.seccomp.listener) {
+    d.listener = &*spec.linux.seccomp;
+    d.listener_state = opts.state;
+  }
   if (user_fd >= 0 && geteuid() != 0) {
     std::vector<std::pair<int, int>> rest(join.begin() + 1, join.end());  // user is first
     return ExecThroughHelper(user_fd, pid_ns, &cg_join, rest, plan, std::move(d));

@@ -107,6 +107,9 @@ Result<Started> Run(const oci::RuntimeSpec& spec, const RunOptions& opts);
 struct ExecOptions {
   Stdio stdio;
   int preserve_fds = 0;             // as RunOptions::preserve_fds
+  // The container's state (OciState), sent with the process's seccomp notify fd to
+  // linux.seccomp.listenerPath when the filter has SCMP_ACT_NOTIFY rules.
+  nlohmann::json state = nlohmann::json::object();
   // Capabilities, no_new_privileges, masked paths are taken from the container's spec; the
   // process (args, env, cwd, user, terminal) from `process`.
 };

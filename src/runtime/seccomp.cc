@@ -4,12 +4,21 @@
 #include <linux/seccomp.h>
 #include <seccomp.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <memory>
 
+#include "runtime/channel.h"
 #include "util/fd.h"
+
+// Linux 5.19; older uapi headers lack the name.
+#ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+#define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
+#endif
 
 namespace shale::runtime {
 namespace {
@@ -25,9 +34,11 @@ Result<uint32_t> Action(const std::string& name, std::optional<uint32_t> ret,
   if (name == "SCMP_ACT_TRAP") return SCMP_ACT_TRAP;
   if (name == "SCMP_ACT_TRACE") return SCMP_ACT_TRACE(ret.value_or(EPERM));
   if (name == "SCMP_ACT_LOG") return SCMP_ACT_LOG;
+  if (name == "SCMP_ACT_NOTIFY") return SCMP_ACT_NOTIFY;
   return Error(Errc::kInvalidArgument,
                where + ": unsupported seccomp action \"" + name +
-                   "\" (use SCMP_ACT_ALLOW, _ERRNO, _KILL, _KILL_PROCESS, _TRAP, _TRACE, _LOG)");
+                   "\" (use SCMP_ACT_ALLOW, _ERRNO, _KILL, _KILL_PROCESS, _TRAP, _TRACE, _LOG, "
+                   "_NOTIFY)");
 }
 
 Result<scmp_compare> Op(const std::string& op) {
@@ -54,6 +65,8 @@ Result<unsigned int> Flag(const std::string& f) {
   if (f == "SECCOMP_FILTER_FLAG_LOG") return SECCOMP_FILTER_FLAG_LOG;
   if (f == "SECCOMP_FILTER_FLAG_SPEC_ALLOW") return SECCOMP_FILTER_FLAG_SPEC_ALLOW;
   if (f == "SECCOMP_FILTER_FLAG_TSYNC") return 0;  // single-threaded child: nothing to sync
+  // Only changes how a notified syscall waits (killable once the agent received it).
+  if (f == "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV") return SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
   return Error(Errc::kInvalidArgument, "linux.seccomp.flags: unsupported flag \"" + f + "\"");
 }
 
@@ -70,6 +83,11 @@ Result<void> AddRule(scmp_filter_ctx ctx, uint32_t action, int nr,
 Result<SeccompProgram> CompileSeccomp(const oci::Seccomp& spec) {
   SeccompProgram prog;
   uint32_t def = TRY(Action(spec.default_action, spec.default_errno_ret, "linux.seccomp.defaultAction"));
+  if (def == SCMP_ACT_NOTIFY)
+    return Error(Errc::kInvalidArgument,
+                 "linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be the default action (the "
+                 "container's init would wait on its first syscall for an agent that has no fd "
+                 "yet); notify the syscalls by name in linux.seccomp.syscalls");
   FilterCtx ctx(seccomp_init(def));
   if (!ctx) return Error(Errc::kInvalidArgument, "seccomp_init: invalid default action");
   // The child loads the filter itself, with the no_new_privs it chose.
@@ -91,6 +109,19 @@ Result<SeccompProgram> CompileSeccomp(const oci::Seccomp& spec) {
     const oci::SeccompSyscall& s = spec.syscalls[i];
     std::string where = "linux.seccomp.syscalls[" + std::to_string(i) + "]";
     uint32_t action = TRY(Action(s.action, s.errno_ret, where));
+    if (action == SCMP_ACT_NOTIFY) {
+      if (spec.listener_path.empty())
+        return Error(Errc::kInvalidArgument,
+                     where + ": SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath (the agent's "
+                             "unix socket that receives the notify fd)");
+      for (const std::string& name : s.names)
+        if (name == "sendmsg")
+          return Error(Errc::kInvalidArgument,
+                       where + ": SCMP_ACT_NOTIFY on sendmsg: the container's init sends the "
+                               "notify fd to the runtime with sendmsg, under the filter, before "
+                               "any agent has it");
+      prog.listener = true;
+    }
     std::vector<scmp_arg_cmp> cmps;
     bool repeated_index = false;
     for (const oci::SeccompArg& a : s.args) {
@@ -123,17 +154,82 @@ Result<SeccompProgram> CompileSeccomp(const oci::Seccomp& spec) {
   prog.insns.resize(size / sizeof(struct sock_filter));
   if (pread(mem.get(), prog.insns.data(), size, 0) != size)
     return Error::FromErrno(errno, "read back the seccomp filter");
+  if (prog.listener) {
+    prog.flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
+  } else {
+    // The kernel takes it only with a listener; without one it would change nothing.
+    prog.flags &= ~static_cast<unsigned int>(SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV);
+  }
   return prog;
 }
 
-Result<void> LoadSeccomp(const SeccompProgram& prog) {
-  if (prog.empty()) return Ok();
+std::vector<std::string> KnownSeccompFlags() {
+  return {"SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+          "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"};
+}
+
+std::vector<std::string> SupportedSeccompFlags() {
+  std::vector<std::string> out;
+  for (const std::string& name : KnownSeccompFlags()) {
+    auto f = Flag(name);
+    if (!f) continue;
+    // TSYNC maps to 0 (nothing to sync), always fine. Otherwise a null filter with a flag
+    // the kernel knows fails EFAULT (it got as far as reading the program), one it does not
+    // know EINVAL; nothing is installed either way.
+    // WAIT_KILLABLE_RECV is taken only with NEW_LISTENER.
+    unsigned int flags = *f;
+    if (flags & SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV) flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
+    if (flags == 0 || (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, nullptr) < 0 &&
+                       errno == EFAULT))
+      out.push_back(name);
+  }
+  return out;
+}
+
+Result<UniqueFd> LoadSeccomp(const SeccompProgram& prog) {
+  if (prog.empty()) return UniqueFd();
   struct sock_fprog fprog;
   fprog.len = static_cast<unsigned short>(prog.insns.size());
   fprog.filter = const_cast<struct sock_filter*>(prog.insns.data());
-  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, prog.flags, &fprog) != 0)
-    return Error::FromErrno(errno, "load the seccomp filter");
-  return Ok();
+  long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, prog.flags, &fprog);
+  if (r < 0) return Error::FromErrno(errno, "load the seccomp filter");
+  // With NEW_LISTENER the kernel returns the notify fd (O_CLOEXEC), else 0.
+  if (prog.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER) return UniqueFd(static_cast<int>(r));
+  return UniqueFd();
+}
+
+nlohmann::json ContainerProcessState(pid_t pid, const std::string& metadata,
+                                     const nlohmann::json& state) {
+  nlohmann::json j = {{"ociVersion", state.value("ociVersion", "1.1.0")},
+                      {"fds", {"seccompFd"}},
+                      {"pid", pid},
+                      {"state", state}};
+  if (!metadata.empty()) j["metadata"] = metadata;
+  return j;
+}
+
+Result<void> SendToSeccompListener(const std::string& path, const nlohmann::json& process_state,
+                                   int seccomp_fd) {
+  std::string what = "seccomp listener linux.seccomp.listenerPath " + path;
+  struct sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof(addr.sun_path))
+    return Error(Errc::kInvalidArgument,
+                 what + ": a unix socket path must be 1 to " +
+                     std::to_string(sizeof(addr.sun_path) - 1) + " bytes long");
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!sock) return Error::FromErrno(errno, "socket for the " + what);
+  int r;
+  do {
+    r = ::connect(sock.get(), reinterpret_cast<struct sockaddr*>(&addr), sizeof(addr));
+  } while (r != 0 && errno == EINTR);
+  if (r != 0) return Error::FromErrno(errno, "connect to the " + what);
+  // One sendmsg with the fd (the spec allows several, the fds in the first); a blocking
+  // stream socket takes the whole message.
+  std::string data = process_state.dump();
+  TRY(SendFdOn(sock.get(), seccomp_fd, data.data(), data.size(), "to the " + what));
+  return Ok();  // `sock` closes: one state per connection, never reused
 }
 
 }  // namespace shale::runtime

@@ -1,16 +1,24 @@
 #include "runtime/seccomp.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
+#include <linux/seccomp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
+
+#include "util/fs.h"
 
 namespace shale::runtime {
 namespace {
@@ -47,13 +55,173 @@ TEST(SeccompTest, UnknownNamesSkippedBadValuesRefused) {
   EXPECT_NE(r.error().message().find("SCMP_ARCH_PDP11"), std::string::npos);
   bad = s;
   bad.syscalls[1].action = "SCMP_ACT_NOTIFY";
-  EXPECT_FALSE(CompileSeccomp(bad));
+  r = CompileSeccomp(bad);
+  ASSERT_FALSE(r);  // no listenerPath
+  EXPECT_NE(r.error().message().find("listenerPath"), std::string::npos);
 
   // Two comparisons on one argument: one rule each (OR), not a libseccomp error.
   oci::Seccomp two;
   two.syscalls.push_back({{"socket"}, "SCMP_ACT_ERRNO", std::nullopt,
                           {{0, 38, 0, "SCMP_CMP_EQ"}, {0, 40, 0, "SCMP_CMP_EQ"}}});
   EXPECT_TRUE(CompileSeccomp(two));
+}
+
+TEST(SeccompTest, NotifyNeedsAListenerAndIsNeverTheDefault) {
+  oci::Seccomp s;
+  s.syscalls.push_back({{"mkdir", "mkdirat"}, "SCMP_ACT_NOTIFY", std::nullopt, {}});
+  auto r = CompileSeccomp(s);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), Errc::kInvalidArgument);
+  EXPECT_NE(r.error().message().find("SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath"),
+            std::string::npos)
+      << r.error().message();
+  EXPECT_NE(r.error().message().find("linux.seccomp.syscalls[0]"), std::string::npos);
+
+  s.listener_path = "/run/agent.sock";
+  auto p = CompileSeccomp(s);
+  ASSERT_TRUE(p) << p.error().message();
+  EXPECT_TRUE(p->listener);
+  EXPECT_TRUE(p->flags & SECCOMP_FILTER_FLAG_NEW_LISTENER);
+
+  // Without NOTIFY rules a listenerPath is ignored (the spec), and so is WAIT_KILLABLE_RECV,
+  // which the kernel takes only with a listener.
+  oci::Seccomp plain;
+  plain.listener_path = "/run/agent.sock";
+  plain.flags = {"SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"};
+  plain.syscalls.push_back({{"mkdir"}, "SCMP_ACT_ERRNO", std::nullopt, {}});
+  p = CompileSeccomp(plain);
+  ASSERT_TRUE(p) << p.error().message();
+  EXPECT_FALSE(p->listener);
+  EXPECT_EQ(p->flags, 0u);
+
+  oci::Seccomp def = s;
+  def.default_action = "SCMP_ACT_NOTIFY";
+  r = CompileSeccomp(def);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message().find("defaultAction"), std::string::npos);
+
+  oci::Seccomp hand_over = s;
+  hand_over.syscalls.push_back({{"sendmsg"}, "SCMP_ACT_NOTIFY", std::nullopt, {}});
+  r = CompileSeccomp(hand_over);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message().find("sendmsg"), std::string::npos);
+}
+
+TEST(SeccompTest, ContainerProcessState) {
+  nlohmann::json state = {{"ociVersion", "1.1.0"}, {"id", "c1"}, {"status", "creating"},
+                          {"pid", 42}, {"bundle", "/b"}};
+  nlohmann::json j = ContainerProcessState(42, "MKNOD=/dev/null", state);
+  EXPECT_EQ(j["ociVersion"], "1.1.0");
+  EXPECT_EQ(j["fds"], nlohmann::json::array({"seccompFd"}));
+  EXPECT_EQ(j["pid"], 42);
+  EXPECT_EQ(j["metadata"], "MKNOD=/dev/null");
+  EXPECT_EQ(j["state"], state);
+  EXPECT_FALSE(ContainerProcessState(42, "", state).contains("metadata"));
+}
+
+TEST(SeccompTest, UnreachableListenerIsAnErrorNamingThePath) {
+  auto dir = ScopedTempDir::Make("/tmp", "shale-seccomp-test-");
+  ASSERT_TRUE(dir) << dir.error().message();
+  std::string path = dir->path() + "/nobody.sock";
+  UniqueFd fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  auto r = SendToSeccompListener(path, nlohmann::json::object(), fd.get());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), Errc::kNotFound);
+  EXPECT_NE(r.error().message().find(path), std::string::npos) << r.error().message();
+  r = SendToSeccompListener(dir->path() + "/" + std::string(120, 'x'), nlohmann::json::object(),
+                            fd.get());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), Errc::kInvalidArgument);
+}
+
+// The whole hand-over for real: a child loads a filter that notifies mkdir, sends the notify
+// fd with its process state to our socket (SendToSeccompListener), and calls mkdir; we
+// receive the state and the fd and answer EROFS, so the child sees EROFS and no directory
+// appears.
+TEST(SeccompTest, NotifyFdReachesTheListenerWhichAnswersTheSyscall) {
+  auto dir = ScopedTempDir::Make("/tmp", "shale-seccomp-test-");
+  ASSERT_TRUE(dir) << dir.error().message();
+  std::string sock_path = dir->path() + "/agent.sock";
+  std::string target = dir->path() + "/made-by-child";
+  oci::Seccomp s;
+  s.listener_path = sock_path;
+  s.flags = {"SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"};  // taken with a listener (5.19)
+  s.syscalls.push_back({{"mkdir", "mkdirat"}, "SCMP_ACT_NOTIFY", std::nullopt, {}});
+  auto prog = CompileSeccomp(s);
+  ASSERT_TRUE(prog) << prog.error().message();
+  EXPECT_NE(prog->flags & SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, 0u);
+
+  UniqueFd listen_sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_TRUE(listen_sock);
+  struct sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, sock_path.data(), sock_path.size());
+  ASSERT_EQ(::bind(listen_sock.get(), reinterpret_cast<struct sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::listen(listen_sock.get(), 1), 0);
+
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) _exit(2);
+    auto notify = LoadSeccomp(*prog);
+    if (!notify || !*notify) _exit(3);
+    nlohmann::json st = ContainerProcessState(getpid(), "meta", {{"id", "t"}});
+    if (!SendToSeccompListener(sock_path, st, notify->get())) _exit(4);
+    notify->reset();
+    if (mkdir(target.c_str(), 0755) == 0) _exit(5);
+    _exit(errno == EROFS ? 0 : 6);
+  }
+  ASSERT_GT(pid, 0);
+  struct Reap {
+    pid_t pid;
+    ~Reap() {
+      if (pid > 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, nullptr, 0);
+      }
+    }
+  } reap{pid};
+
+  UniqueFd conn(::accept4(listen_sock.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  ASSERT_TRUE(conn) << strerror(errno);
+  char buf[4096];
+  struct iovec iov = {buf, sizeof(buf)};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  ssize_t n = ::recvmsg(conn.get(), &msg, MSG_CMSG_CLOEXEC);
+  ASSERT_GT(n, 0) << strerror(errno);
+  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  ASSERT_NE(c, nullptr);
+  ASSERT_EQ(c->cmsg_type, SCM_RIGHTS);
+  int raw;
+  std::memcpy(&raw, CMSG_DATA(c), sizeof(int));
+  UniqueFd notify(raw);
+  std::string data(buf, static_cast<size_t>(n));
+  char more;
+  EXPECT_EQ(::recv(conn.get(), &more, 1, 0), 0) << "one state per connection, then closed";
+  nlohmann::json st = nlohmann::json::parse(data);
+  EXPECT_EQ(st["pid"], pid);
+  EXPECT_EQ(st["metadata"], "meta");
+  EXPECT_EQ(st["fds"], nlohmann::json::array({"seccompFd"}));
+
+  struct seccomp_notif req = {};
+  ASSERT_EQ(ioctl(notify.get(), SECCOMP_IOCTL_NOTIF_RECV, &req), 0) << strerror(errno);
+  EXPECT_EQ(static_cast<pid_t>(req.pid), pid);
+  struct seccomp_notif_resp resp = {};
+  resp.id = req.id;
+  resp.error = -EROFS;
+  ASSERT_EQ(ioctl(notify.get(), SECCOMP_IOCTL_NOTIF_SEND, &resp), 0) << strerror(errno);
+
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  reap.pid = -1;
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "3 load, 4 send to the listener, 5 mkdir made, 6 errno";
+  struct stat sb;
+  EXPECT_NE(stat(target.c_str(), &sb), 0) << "the agent refused it: nothing was made";
 }
 
 // Loads the default profile in a child and checks what it refuses, argument rules included.

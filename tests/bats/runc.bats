@@ -6,7 +6,51 @@
 load runc_helpers
 
 setup() { runc_setup; }
-teardown() { runc_teardown; }
+teardown() {
+  # Seccomp agents (start_agent) that a failed test left waiting.
+  local p
+  [ -f "$T/agent.pids" ] && for p in $(cat "$T/agent.pids"); do kill -9 "$p" 2>/dev/null || true; done
+  runc_teardown
+}
+
+SECCOMP_AGENT="${SECCOMP_AGENT:-$(dirname "$SHALE_BIN")/shale_seccomp_agent}"
+
+# start_agent SOCK NAME: a seccomp agent on $T/SOCK.sock (it removes the socket once it
+# accepted its one connection) that writes the container process state it receives to
+# $T/NAME.json and fails mkdir/mkdirat with EROFS (30); its pid in AGENT_PID.
+start_agent() {
+  [ -x "$SECCOMP_AGENT" ] || { echo "no $SECCOMP_AGENT: make -C build shale_seccomp_agent"; return 1; }
+  "$SECCOMP_AGENT" "$T/$1.sock" "$T/$2.json" 30 >/dev/null 2>"$T/$2.err" 3>&- &
+  AGENT_PID=$!
+  echo "$AGENT_PID" >>"$T/agent.pids"
+  local i
+  for i in $(seq 100); do [ -S "$T/$1.sock" ] && return 0; sleep 0.05; done
+  echo "agent $2 did not listen: $(cat "$T/$2.err")"
+  return 1
+}
+
+# wait_file FILE: until FILE exists (the agent writes it atomically), 5 s at most.
+wait_file() {
+  local i
+  for i in $(seq 100); do [ -s "$1" ] && return 0; sleep 0.05; done
+  return 1
+}
+
+# wait_agent PID: the agent exits 0 once no process is left under its filter.
+wait_agent() {
+  local i
+  for i in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.05; done
+  if kill -0 "$1" 2>/dev/null; then
+    echo "agent $1 still waits on its fd"
+    return 1
+  fi
+  wait "$1"
+}
+
+# A filter that notifies mkdir and mkdirat to the agent on $T/$1.sock.
+notify_mkdir_to() {
+  spec_set ".linux.seccomp = {defaultAction: \"SCMP_ACT_ALLOW\", listenerPath: \"$T/$1.sock\", listenerMetadata: \"agent=$1;x=1\", syscalls: [{names: [\"mkdir\", \"mkdirat\"], action: \"SCMP_ACT_NOTIFY\"}]}"
+}
 
 @test "runc: spec makes a bundle that runs; run passes stdout and the exit status" {
   [ -f "$B/config.json" ]
@@ -589,4 +633,104 @@ idmapped_mount() {
   ! grep -E "shared:|master:" "$T/out" || false
   ! grep -q " $h/sub " /proc/self/mountinfo || false
   runc delete --force c1
+}
+
+@test "runc: SCMP_ACT_NOTIFY hands the notify fd and the process state to listenerPath; the agent's errno reaches the container" {
+  # noNewPrivileges (the default spec's): the filter goes in before the init reports ready.
+  start_agent a1 a1
+  local a1=$AGENT_PID
+  notify_mkdir_to a1
+  # What the init does after the filter is in (kReadyToExec, the fifo wait, startContainer
+  # hooks, execve) runs under it: a hook's mkdir is the agent's to answer too.
+  spec_set '.hooks.startContainer = [{path: "/bin/sh", args: ["sh", "-c", "mkdir /hooked 2>/hook.out; echo hook-rc=$? >>/hook.out"]}]'
+  spec_args sh -c 'mkdir /x; echo rc=$?; [ -d /x ] || echo no-x; exec sleep 100'
+  runc create c1 >"$T/out" 2>&1
+  # The agent had the state before create returned; it writes it out just after.
+  wait_file "$T/a1.json"
+  pid=$(runc state c1 | jq .pid)
+  [ "$(runc_status c1)" = created ]
+  jq . "$T/a1.json"
+  [ "$(jq -c .fds "$T/a1.json")" = '["seccompFd"]' ]
+  [ "$(jq .pid "$T/a1.json")" = "$pid" ]
+  [ "$(jq -r .metadata "$T/a1.json")" = "agent=a1;x=1" ]
+  [ "$(jq -r .ociVersion "$T/a1.json")" = 1.1.0 ]
+  [ "$(jq -r .state.id "$T/a1.json")" = c1 ]
+  [ "$(jq -r .state.status "$T/a1.json")" = creating ]
+  [ "$(jq .state.pid "$T/a1.json")" = "$pid" ]
+  [ "$(jq -r .state.bundle "$T/a1.json")" = "$B" ]
+  runc start c1
+  for i in $(seq 100); do grep -q '^rc=' "$T/out" && break; sleep 0.05; done
+  cat "$T/out"
+  grep -q "can't create directory '/x': Read-only file system" "$T/out"
+  grep -qx rc=1 "$T/out"
+  grep -qx no-x "$T/out"
+  [ ! -d "$B/rootfs/x" ]
+  cat "$B/rootfs/hook.out"
+  grep -q "Read-only file system" "$B/rootfs/hook.out"
+  grep -qx hook-rc=1 "$B/rootfs/hook.out"
+  [ ! -d "$B/rootfs/hooked" ]
+  spec_set 'del(.hooks)'
+
+  # exec: its own filter and notify fd, sent with the running container's state to the
+  # same listenerPath, where a second agent listens now.
+  start_agent a1 a2
+  local a2=$AGENT_PID
+  run runc exec c1 sh -c 'mkdir /y; echo rc=$?'
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"can't create directory '/y': Read-only file system"* ]]
+  [[ "$output" == *"rc=1"* ]]
+  wait_file "$T/a2.json"
+  [ "$(jq -r .state.status "$T/a2.json")" = running ]
+  [ "$(jq .state.pid "$T/a2.json")" = "$pid" ]
+  [ "$(jq .pid "$T/a2.json")" -gt 0 ] && [ "$(jq .pid "$T/a2.json")" != "$pid" ]
+  [ "$(jq -r .metadata "$T/a2.json")" = "agent=a1;x=1" ]
+  wait_agent "$a2"  # the exec'd process is gone: its fd hung up
+
+  runc delete --force c1
+  wait_agent "$a1"
+
+  # Without noNewPrivileges the filter goes in early (before the user switch): same result.
+  start_agent a3 a3
+  local a3=$AGENT_PID
+  notify_mkdir_to a3
+  spec_set '.process.noNewPrivileges = false'
+  spec_args sh -c 'mkdir /z; echo rc=$?'
+  run runc run c2
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"can't create directory '/z': Read-only file system"* ]]
+  [[ "$output" == *"rc=1"* ]]
+  [ "$(jq -r .state.id "$T/a3.json")" = c2 ]
+  wait_agent "$a3"
+}
+
+@test "runc: a seccomp listener that cannot be reached fails create naming its path, leaving nothing; NOTIFY needs a listenerPath" {
+  notify_mkdir_to nobody
+  spec_args sleep 100
+  run runc create c1
+  echo "$output"
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"$T/nobody.sock"* ]]
+  [ ! -e "$STATE/c1" ]
+  for d in /sys/fs/cgroup/*/"$CG"; do [ ! -d "$d" ] || { echo "left behind: $d"; false; }; done
+  for p in /proc/[0-9]*; do
+    r=$(readlink "$p/root" 2>/dev/null) || continue
+    [[ "$r" != "$B"/* ]] || { echo "left behind: ${p#/proc/} ($r)"; false; }
+  done
+  # A socket nobody accepts on is refused too (ECONNREFUSED), still by path.
+  python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' "$T/nobody.sock"
+  run runc create c1
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"$T/nobody.sock"* ]]
+  [ ! -e "$STATE/c1" ]
+
+  spec_set 'del(.linux.seccomp.listenerPath) | del(.linux.seccomp.listenerMetadata)'
+  create_refused "SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath"
+  spec_set '.linux.seccomp.listenerMetadata = "m"'
+  create_refused "listenerMetadata is set without linux.seccomp.listenerPath"
+
+  run "$SHALE_RUNC" features
+  [ "$(echo "$output" | jq '.linux.seccomp.actions | index("SCMP_ACT_NOTIFY") != null')" = true ]
+  [ "$(echo "$output" | jq '.linux.seccomp.supportedFlags | index("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV") != null')" = true ]
 }
