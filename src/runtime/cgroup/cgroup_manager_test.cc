@@ -357,7 +357,9 @@ TEST_P(CgroupLiveTest, UnifiedLandsRdmaRefusedWithoutController) {
   auto rdma = mgr_->Apply(rd);
   if (has_rdma) {
     // A device this machine lacks: the kernel refuses the line, named by the field.
-    if (!rdma) EXPECT_NE(rdma.error().message().find("rdma"), std::string::npos);
+    if (!rdma) {
+      EXPECT_NE(rdma.error().message().find("rdma"), std::string::npos);
+    }
   } else {
     ASSERT_FALSE(rdma);
     EXPECT_NE(rdma.error().message().find("linux.resources.rdma"), std::string::npos)
