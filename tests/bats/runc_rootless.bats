@@ -29,6 +29,19 @@ teardown() {
   rm -rf "$U"
 }
 
+# No process of the user's is left. An init whose parent exited is reaped by the host's
+# init, which can take a moment here: a zombie gets 2 s, a live process none.
+no_user_processes() {
+  local i
+  for i in $(seq 20); do
+    pgrep -u 65534 >/dev/null || return 0
+    ps -o stat= -u 65534 | grep -qv '^Z' && break
+    sleep 0.1
+  done
+  ps -o pid,ppid,stat,comm -u 65534
+  return 1
+}
+
 # give_subids FIRST COUNT: a subordinate id range for uid 65534 in /etc/subuid and
 # /etc/subgid (restored by teardown), as an administrator grants one with usermod --add-subuids.
 give_subids() {
@@ -62,7 +75,7 @@ user_spec() {  # user_spec JQ_FILTER: edits the user's config.json
   # The default --root is $XDG_RUNTIME_DIR/shale-runc, empty again after run.
   [ -d "$U/xdg/shale-runc" ]
   [ -z "$(ls "$U/xdg/shale-runc")" ]
-  ! pgrep -u 65534
+  no_user_processes
 }
 
 @test "rootless: create, state, start, kill, delete as uid 65534; the init runs as the user on the host" {
@@ -118,7 +131,7 @@ user_spec() {  # user_spec JQ_FILTER: edits the user's config.json
   [[ "$output" == *chowned* ]]
   [ "$(stat -c %u:%g "$U/bundle/rootfs/f")" = 300999:300999 ]
   [ -z "$(ls "$U/xdg/shale-runc")" ]
-  ! pgrep -u 65534
+  no_user_processes
 }
 
 @test "rootless: an idmapped mount is refused by its destination (as runc refuses it), nothing left" {
