@@ -11,7 +11,7 @@ teardown() { common_teardown; }
 # No container, no mount under the store: what a failed run must leave.
 assert_nothing_left() {
   [ -z "$(shale ps -aq)" ]
-  ! awk -v r="$SHALE_ROOT" 'index($5, r) == 1' /proc/self/mountinfo | grep -q .
+  ! awk -v r="$SHALE_ROOT" 'index($5, r) == 1' /proc/self/mountinfo | grep -q . || false
 }
 
 # An image from the busybox rootfs with a replaced /etc/passwd and some --change lines.

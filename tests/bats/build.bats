@@ -334,7 +334,7 @@ EOF
   # Without -a: busybox and steps only, as docker lists them.
   run shale images --format json
   [ "$(jq -s 'length' <<<"$output")" -eq 2 ]
-  ! shale images -q --no-trunc | grep -q "$mid"
+  ! shale images -q --no-trunc | grep -q "$mid" || false
   run shale images -a --format json
   [ "$(jq -s '[.[] | select(.Repository == "<none>")] | length' <<<"$output")" -eq 1 ]
   shale images -a -q --no-trunc | grep -q "$mid"

@@ -16,7 +16,7 @@ no_trace_of() {
   [ ! -e "$SHALE_ROOT/overlay2/$id" ]
   [ ! -e "$SHALE_ROOT/overlay2/$id-init" ]
   [ ! -e "$SHALE_ROOT/image/overlay2/layerdb/mounts/$id" ]
-  ! grep -q "$id" /proc/self/mountinfo
+  ! grep -q "$id" /proc/self/mountinfo || false
   local c
   for c in /sys/fs/cgroup/*/shale/"$id" /sys/fs/cgroup/unified/shale/"$id"; do
     [ ! -e "$c" ]
@@ -49,7 +49,7 @@ no_trace_of() {
   run shale ps -a
   [[ "${lines[1]}" == *"Exited (137)"*" ago"* ]]
   [ -z "$(shale ps -q)" ]
-  ! grep -q "$SHALE_ROOT/overlay2/$id/merged" /proc/self/mountinfo
+  ! grep -q "$SHALE_ROOT/overlay2/$id/merged" /proc/self/mountinfo || false
   run shale rm web
   [ "$status" -eq 0 ]
   no_trace_of "$id"
@@ -141,12 +141,12 @@ no_trace_of() {
   kill -0 "$ctr"
   kill -9 "$mon"
   for _ in $(seq 50); do kill -0 "$ctr" 2>/dev/null || break; sleep 0.1; done
-  ! kill -0 "$ctr" 2>/dev/null
+  ! kill -0 "$ctr" 2>/dev/null || false
   run shale ps -a
   [[ "${lines[1]}" == *"Exited (137)"* ]]
   [ "$(shale inspect mon | jq -r '.[0].State.Running')" = false ]
   [[ "$(shale inspect mon | jq -r '.[0].State.Error')" == *"monitor"* ]]
-  ! grep -q "$SHALE_ROOT/overlay2/$id/merged" /proc/self/mountinfo
+  ! grep -q "$SHALE_ROOT/overlay2/$id/merged" /proc/self/mountinfo || false
   [ ! -e "/sys/fs/cgroup/memory/shale/$id" ]
   shale rm mon
   no_trace_of "$id"

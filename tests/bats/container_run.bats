@@ -54,8 +54,8 @@ ensure_init() {
   id=$(shale inspect m1 | jq -r '.[0].Id')
   [[ "$root_line" == *"upperdir=$SHALE_ROOT/overlay2/$id/diff"* ]]
   [[ "$root_line" == *"$id-init/diff"* ]]
-  ! echo "$output" | awk '{print $5}' | grep -qx /work
-  ! echo "$output" | awk '{print $5}' | grep -q "^$SHALE_ROOT"
+  ! echo "$output" | awk '{print $5}' | grep -qx /work || false
+  ! echo "$output" | awk '{print $5}' | grep -q "^$SHALE_ROOT" || false
   for m in /proc /dev /dev/pts /dev/shm /dev/mqueue /sys /etc/hosts /etc/hostname /etc/resolv.conf; do
     echo "$output" | awk '{print $5}' | grep -qx "$m"
   done
@@ -82,7 +82,7 @@ ensure_init() {
   [ ! -s "$SHALE_ROOT/overlay2/$id-init/diff/etc/hosts" ]
   [ -z "$(ls -A "$SHALE_ROOT/overlay2/$id/diff")" ]
   # No loopback nameserver survives in a separate network namespace.
-  ! grep -q '^nameserver 127\.' "$SHALE_ROOT/containers/$id/resolv.conf"
+  ! grep -q '^nameserver 127\.' "$SHALE_ROOT/containers/$id/resolv.conf" || false
 }
 
 @test "run: exit codes 0, 3, 125, 126, 127" {
@@ -155,9 +155,9 @@ ensure_init() {
   [ -z "$(shale ps -aq)" ]
   [ "$(ls "$SHALE_ROOT/overlay2" | wc -l)" -eq "$before" ]
   [ -z "$(ls -A "$SHALE_ROOT/image/overlay2/layerdb/mounts" 2>/dev/null)" ]
-  ! grep -q "$SHALE_ROOT/overlay2" /proc/self/mountinfo
+  ! grep -q "$SHALE_ROOT/overlay2" /proc/self/mountinfo || false
   [ -z "$(ls /sys/fs/cgroup/memory/shale 2>/dev/null)" ] || \
-    ! ls /sys/fs/cgroup/memory/shale | grep -q .
+    ! ls /sys/fs/cgroup/memory/shale | grep -q . || false
   # A failed start with --rm leaves nothing either.
   run -127 shale run --rm busybox nosuchcommand
   [ "$status" -eq 127 ]
