@@ -69,10 +69,9 @@ Result<void> Channel::SendFd(Stage s, int fd) {
   return SendFdOn(fd_.get(), fd, &w, offsetof(Wire, text), "on the stage channel");
 }
 
-Result<UniqueFd> Channel::ReceiveFd(Stage s) {
-  Wire w;
-  struct iovec iov = {&w, sizeof(w)};
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+Result<FdMessage> ReceiveFdOn(int sock, void* data, size_t len, std::string_view what) {
+  struct iovec iov = {data, len};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(4 * sizeof(int))] = {};
   struct msghdr msg = {};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
@@ -80,20 +79,28 @@ Result<UniqueFd> Channel::ReceiveFd(Stage s) {
   msg.msg_controllen = sizeof(control);
   ssize_t r;
   do {
-    r = ::recvmsg(fd_.get(), &msg, MSG_CMSG_CLOEXEC);
+    r = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
   } while (r < 0 && errno == EINTR);
-  if (r < 0) return Error::FromErrno(errno, "recv on stage channel");
-  // Take ownership of whatever fd came along first, so that no path below leaks it.
-  UniqueFd got;
+  if (r < 0) return Error::FromErrno(errno, "receive " + std::string(what));
+  FdMessage m;
+  m.bytes = static_cast<size_t>(r);
+  m.truncated = msg.msg_flags & MSG_CTRUNC;
   for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
     size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
     for (size_t i = 0; i < n; ++i) {
       int fd;
       std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-      if (!got) got.reset(fd); else ::close(fd);
+      if (!m.fd) m.fd.reset(fd); else ::close(fd);
     }
   }
+  return m;
+}
+
+Result<UniqueFd> Channel::ReceiveFd(Stage s) {
+  Wire w;
+  FdMessage got = TRY(ReceiveFdOn(fd_.get(), &w, sizeof(w), "on the stage channel"));
+  size_t r = got.bytes;
   std::string want = std::to_string(static_cast<int>(s));
   if (r == 0) return Error(Errc::kInternal, "container process exited before stage " + want);
   if (static_cast<size_t>(r) < offsetof(Wire, text))
@@ -106,10 +113,11 @@ Result<UniqueFd> Channel::ReceiveFd(Stage s) {
   if (m.stage != s)
     return Error(Errc::kInternal, "stage channel: expected stage " + want + ", got " +
                                       std::to_string(static_cast<int>(m.stage)));
-  if (msg.msg_flags & MSG_CTRUNC)
+  if (got.truncated)
     return Error(Errc::kInternal, "stage channel: the fd of stage " + want + " was truncated");
-  if (!got) return Error(Errc::kInternal, "stage channel: stage " + want + " came without its fd");
-  return got;
+  if (!got.fd)
+    return Error(Errc::kInternal, "stage channel: stage " + want + " came without its fd");
+  return std::move(got.fd);
 }
 
 Result<Message> Channel::Receive() {

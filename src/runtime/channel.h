@@ -43,6 +43,15 @@ struct Message {
 // the caller keeps its copy of `fd`. `what` ("to --console-socket x") names it in errors.
 Result<void> SendFdOn(int sock, int fd, const void* data, size_t len, std::string_view what);
 
+// One recvmsg of up to `len` bytes into `data` on `sock`, and the first fd that came with them
+// (CLOEXEC; any further ones are closed, so none leaks). `bytes` 0 is the peer's EOF.
+struct FdMessage {
+  size_t bytes = 0;
+  UniqueFd fd;
+  bool truncated = false;  // MSG_CTRUNC: an fd did not fit
+};
+Result<FdMessage> ReceiveFdOn(int sock, void* data, size_t len, std::string_view what);
+
 class Channel {
  public:
   Channel() = default;

@@ -1,3 +1,4 @@
+#include "runtime/channel.h"
 #include "runtime/seccomp.h"
 
 #include <errno.h>
@@ -184,22 +185,12 @@ TEST(SeccompTest, NotifyFdReachesTheListenerWhichAnswersTheSyscall) {
   UniqueFd conn(::accept4(listen_sock.get(), nullptr, nullptr, SOCK_CLOEXEC));
   ASSERT_TRUE(conn) << strerror(errno);
   char buf[4096];
-  struct iovec iov = {buf, sizeof(buf)};
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  struct msghdr msg = {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  ssize_t n = ::recvmsg(conn.get(), &msg, MSG_CMSG_CLOEXEC);
-  ASSERT_GT(n, 0) << strerror(errno);
-  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  ASSERT_NE(c, nullptr);
-  ASSERT_EQ(c->cmsg_type, SCM_RIGHTS);
-  int raw;
-  std::memcpy(&raw, CMSG_DATA(c), sizeof(int));
-  UniqueFd notify(raw);
-  std::string data(buf, static_cast<size_t>(n));
+  auto got = ReceiveFdOn(conn.get(), buf, sizeof(buf), "the state");
+  ASSERT_TRUE(got) << got.error().message();
+  ASSERT_GT(got->bytes, 0u);
+  ASSERT_TRUE(got->fd) << "the state came without the notify fd";
+  UniqueFd notify = std::move(got->fd);
+  std::string data(buf, got->bytes);
   char more;
   EXPECT_EQ(::recv(conn.get(), &more, 1, 0), 0) << "one state per connection, then closed";
   nlohmann::json st = nlohmann::json::parse(data);

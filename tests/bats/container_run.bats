@@ -156,8 +156,9 @@ ensure_init() {
   [ "$(ls "$SHALE_ROOT/overlay2" | wc -l)" -eq "$before" ]
   [ -z "$(ls -A "$SHALE_ROOT/image/overlay2/layerdb/mounts" 2>/dev/null)" ]
   ! grep -q "$SHALE_ROOT/overlay2" /proc/self/mountinfo || false
-  [ -z "$(ls /sys/fs/cgroup/memory/shale 2>/dev/null)" ] || \
-    ! ls /sys/fs/cgroup/memory/shale | grep -q . || false
+  # No container cgroup (a directory) under shale/ in any hierarchy; its files are the
+  # parent's own.
+  [ -z "$(find /sys/fs/cgroup/*/shale /sys/fs/cgroup/shale -mindepth 1 -maxdepth 1 -type d 2>/dev/null)" ]
   # A failed start with --rm leaves nothing either.
   run -127 shale run --rm busybox nosuchcommand
   [ "$status" -eq 127 ]

@@ -22,6 +22,7 @@
 #include <memory>
 #include <string>
 
+#include "runtime/channel.h"
 #include "util/error.h"
 #include "util/fd.h"
 #include "util/fs.h"
@@ -56,28 +57,13 @@ Result<std::pair<std::string, UniqueFd>> ReceiveState(int conn) {
   UniqueFd notify;
   for (;;) {
     char buf[4096];
-    struct iovec iov = {buf, sizeof(buf)};
-    alignas(struct cmsghdr) char control[CMSG_SPACE(4 * sizeof(int))] = {};
-    struct msghdr msg = {};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    ssize_t r = ::recvmsg(conn, &msg, MSG_CMSG_CLOEXEC);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return Error::FromErrno(errno, "recvmsg the container process state");
-    for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-      size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      for (size_t i = 0; i < n; ++i) {
-        int fd;
-        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-        if (notify) return Error(Errc::kCorrupt, "more than one fd came with the state");
-        notify.reset(fd);
-      }
+    runtime::FdMessage m = TRY(runtime::ReceiveFdOn(conn, buf, sizeof(buf), "the container process state"));
+    if (m.fd) {
+      if (notify) return Error(Errc::kCorrupt, "more than one fd came with the state");
+      notify = std::move(m.fd);
     }
-    if (r == 0) break;
-    data.append(buf, static_cast<size_t>(r));
+    if (m.bytes == 0) break;
+    data.append(buf, m.bytes);
   }
   if (!notify) return Error(Errc::kCorrupt, "the state came without the seccomp fd");
   return std::pair<std::string, UniqueFd>(std::move(data), std::move(notify));
