@@ -1,5 +1,6 @@
 #include "runtime/cgroup/cgroup_manager.h"
 
+#include <algorithm>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -229,6 +230,8 @@ class CgroupLiveTest : public ::testing::TestWithParam<bool /*v2 on unified*/> {
         GTEST_SKIP() << "no cgroup2 mount";
       std::string root = PathExists("/sys/fs/cgroup/cgroup.controllers")
                              ? "/sys/fs/cgroup" : "/sys/fs/cgroup/unified";
+      v2_root_ = root;
+      v2_enabled_before_ = std::string(Trim(ReadFile(root + "/cgroup.subtree_control").value_or("")));
       mgr_ = NewV2(root, path_);
     } else {
       auto m = NewCgroupManager(path_);
@@ -245,7 +248,19 @@ class CgroupLiveTest : public ::testing::TestWithParam<bool /*v2 on unified*/> {
       (void)mgr_->KillAll();
       (void)mgr_->Remove();
     }
+    if (!v2_root_.empty()) {
+      // Create enabled controllers in the ancestors' subtree_control: undo that at the root,
+      // where it outlives the test (on a hybrid host, a controller enabled in the cgroup2
+      // tree cannot be mounted as v1, and crun refuses to run).
+      ::rmdir((v2_root_ + "/shale-test").c_str());
+      std::string now(Trim(ReadFile(v2_root_ + "/cgroup.subtree_control").value_or("")));
+      std::vector<std::string> before = Split(v2_enabled_before_, ' ');
+      for (const std::string& c : Split(now, ' '))
+        if (!c.empty() && std::find(before.begin(), before.end(), c) == before.end())
+          (void)WriteCgroupFile(v2_root_ + "/cgroup.subtree_control", "-" + c);
+    }
   }
+  std::string v2_root_, v2_enabled_before_;
   std::string path_;
   std::unique_ptr<CgroupManager> mgr_;
   pid_t pid_ = -1;
