@@ -98,10 +98,9 @@ struct SpecFields {
 };
 const SpecFields kSpecFields[] = {
     {"", {"solaris", "windows", "vm", "zos"}},
-    {"process", {"commandLine", "apparmorProfile", "scheduler", "ioPriority",
-                 "execCPUAffinity"}},
+    {"process", {"commandLine", "apparmorProfile", "execCPUAffinity"}},
     {"process.user", {"username"}},
-    {"linux", {"timeOffsets", "intelRdt", "personality", "netDevices"}},
+    {"linux", {"timeOffsets", "intelRdt", "netDevices"}},
     {"linux.resources.memory", {"useHierarchy", "checkBeforeUpdate"}},
     {"linux.resources.cpu", {"burst", "idle"}},
 };
@@ -175,8 +174,30 @@ void DecodeIdMappings(const json& l, std::string_view path, const char* key,
 void DecodeProcess(const json& p, Process* out, Cursor* c) {
   CheckKnown(p, "process",
              {"terminal", "consoleSize", "user", "args", "env", "cwd", "capabilities", "rlimits",
-              "noNewPrivileges", "oomScoreAdj", "selinuxLabel"},
+              "noNewPrivileges", "oomScoreAdj", "selinuxLabel", "scheduler", "ioPriority"},
              c);
+  if (auto it = p.find("scheduler"); it != p.end() && !it->is_null() && !it->empty()) {
+    c->field = "process.scheduler";
+    CheckKnown(*it, c->field, {"policy", "nice", "priority", "flags", "runtime", "deadline", "period"},
+               c);
+    Process::Scheduler sch;
+    Get(*it, "policy", &sch.policy);
+    GetOpt(*it, "nice", &sch.nice);
+    GetOpt(*it, "priority", &sch.priority);
+    Get(*it, "flags", &sch.flags);
+    GetOpt(*it, "runtime", &sch.runtime);
+    GetOpt(*it, "deadline", &sch.deadline);
+    GetOpt(*it, "period", &sch.period);
+    out->scheduler = std::move(sch);
+  }
+  if (auto it = p.find("ioPriority"); it != p.end() && !it->is_null() && !it->empty()) {
+    c->field = "process.ioPriority";
+    CheckKnown(*it, c->field, {"class", "priority"}, c);
+    Process::IoPriority io;
+    Get(*it, "class", &io.io_class);
+    Get(*it, "priority", &io.priority);
+    out->io_priority = std::move(io);
+  }
   c->field = "process.selinuxLabel";
   Get(p, "selinuxLabel", &out->selinux_label);
   c->field = "process.oomScoreAdj";
@@ -270,8 +291,17 @@ void DecodeBlockIo(const json& b, LinuxResources* out, Cursor* c) {
 void DecodeLinux(const json& l, Linux* out, Cursor* c) {
   CheckKnown(l, "linux",
              {"namespaces", "uidMappings", "gidMappings", "resources", "cgroupsPath",
-              "maskedPaths", "readonlyPaths", "seccomp", "sysctl", "rootfsPropagation", "devices", "mountLabel"},
+              "maskedPaths", "readonlyPaths", "seccomp", "sysctl", "rootfsPropagation", "devices", "mountLabel",
+              "personality"},
              c);
+  if (auto it = l.find("personality"); it != l.end() && !it->is_null() && !it->empty()) {
+    c->field = "linux.personality";
+    CheckKnown(*it, c->field, {"domain", "flags"}, c);
+    Personality per;
+    Get(*it, "domain", &per.domain);
+    Get(*it, "flags", &per.flags);
+    out->personality = std::move(per);
+  }
   c->field = "linux.mountLabel";
   Get(l, "mountLabel", &out->mount_label);
   if (auto it = l.find("devices"); it != l.end() && !it->is_null()) {
@@ -476,6 +506,19 @@ nlohmann::json ToJson(const RuntimeSpec& spec) {
   proc["noNewPrivileges"] = p.no_new_privileges;
   if (p.oom_score_adj) proc["oomScoreAdj"] = *p.oom_score_adj;
   if (!p.selinux_label.empty()) proc["selinuxLabel"] = p.selinux_label;
+  if (p.scheduler) {
+    const Process::Scheduler& sch = *p.scheduler;
+    json sj = {{"policy", sch.policy}};
+    if (sch.nice) sj["nice"] = *sch.nice;
+    if (sch.priority) sj["priority"] = *sch.priority;
+    if (!sch.flags.empty()) sj["flags"] = sch.flags;
+    if (sch.runtime) sj["runtime"] = *sch.runtime;
+    if (sch.deadline) sj["deadline"] = *sch.deadline;
+    if (sch.period) sj["period"] = *sch.period;
+    proc["scheduler"] = std::move(sj);
+  }
+  if (p.io_priority)
+    proc["ioPriority"] = {{"class", p.io_priority->io_class}, {"priority", p.io_priority->priority}};
   if (p.user.umask) proc["user"]["umask"] = *p.user.umask;
   j["process"] = std::move(proc);
 
@@ -528,6 +571,10 @@ nlohmann::json ToJson(const RuntimeSpec& spec) {
   if (!l.uid_mappings.empty()) lj["uidMappings"] = maps(l.uid_mappings);
   if (!l.gid_mappings.empty()) lj["gidMappings"] = maps(l.gid_mappings);
   if (!l.sysctl.empty()) lj["sysctl"] = l.sysctl;
+  if (l.personality) {
+    lj["personality"] = {{"domain", l.personality->domain}};
+    if (!l.personality->flags.empty()) lj["personality"]["flags"] = l.personality->flags;
+  }
   if (!l.devices.empty()) {
     json devs = json::array();
     for (const Device& d : l.devices) {

@@ -49,6 +49,26 @@ struct Process {
   bool no_new_privileges = false;
   std::optional<int> oom_score_adj;  // written to /proc/self/oom_score_adj before exec
   std::string selinux_label;         // accepted only where SELinux is off (it then means nothing)
+  // process.scheduler: sched_setattr(2) of the process before exec.
+  struct Scheduler {
+    std::string policy;                // "SCHED_OTHER", "SCHED_BATCH", "SCHED_FIFO", ...
+    std::optional<int32_t> nice, priority;
+    std::vector<std::string> flags;    // "SCHED_FLAG_RESET_ON_FORK", ...
+    std::optional<uint64_t> runtime, deadline, period;  // ns, SCHED_DEADLINE
+  };
+  std::optional<Scheduler> scheduler;
+  // process.ioPriority: ioprio_set(2) of the process before exec.
+  struct IoPriority {
+    std::string io_class;  // "IOPRIO_CLASS_RT", "IOPRIO_CLASS_BE", "IOPRIO_CLASS_IDLE"
+    int32_t priority = 0;  // 0 (highest) .. 7
+  };
+  std::optional<IoPriority> io_priority;
+};
+
+// linux.personality: the execution domain of the container's processes (personality(2)).
+struct Personality {
+  std::string domain;              // "LINUX" or "LINUX32"
+  std::vector<std::string> flags;  // the spec defines none yet
 };
 
 struct Root {
@@ -202,6 +222,7 @@ struct Linux {
   std::vector<std::string> readonly_paths;
   // Unset: no filter (--privileged, --security-opt seccomp=unconfined).
   std::optional<Seccomp> seccomp;
+  std::optional<Personality> personality;
 };
 
 // One hook (runtime-spec config.md#posix-platform-hooks): path is absolute, run with args and

@@ -302,6 +302,9 @@ TEST(RuntimeSpecTest, HooksMappingsAndLinuxExtrasRoundTrip) {
   s.linux.rootfs_propagation = "rslave";
   s.linux.resources.rdma["mlx5_1"] = {3, std::nullopt};
   s.linux.resources.unified = {{"memory.high", "1G"}};
+  s.process.scheduler = Process::Scheduler{"SCHED_BATCH", 5, std::nullopt, {"SCHED_FLAG_RESET_ON_FORK"}};
+  s.process.io_priority = Process::IoPriority{"IOPRIO_CLASS_BE", 4};
+  s.linux.personality = Personality{"LINUX32", {}};
   s.process.oom_score_adj = -100;
   s.process.user.umask = 022;
   s.domainname = "example.org";
@@ -317,6 +320,10 @@ TEST(RuntimeSpecTest, HooksMappingsAndLinuxExtrasRoundTrip) {
   EXPECT_EQ(*back->process.oom_score_adj, -100);
   EXPECT_EQ(j["linux"]["resources"]["rdma"]["mlx5_1"], nlohmann::json({{"hcaHandles", 3}}));
   EXPECT_EQ(back->linux.resources.unified.at("memory.high"), "1G");
+  EXPECT_EQ(j["process"]["scheduler"]["nice"], 5);
+  EXPECT_EQ(back->process.scheduler->flags[0], "SCHED_FLAG_RESET_ON_FORK");
+  EXPECT_EQ(back->process.io_priority->priority, 4);
+  EXPECT_EQ(back->linux.personality->domain, "LINUX32");
   auto bad = RuntimeSpecFromJson(nlohmann::json::parse(
       R"({"linux":{"uidMappings":[{"containerID":0,"hostID":4294967295,"size":2}]}})"));
   ASSERT_FALSE(bad);

@@ -11,6 +11,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include "runtime/linux_mount.h"
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -480,6 +481,32 @@ Result<void> PrepareProcess(const ProcessPlan& p, int terminal_fd, UniqueFd* lis
     if (!f || write(f.get(), v.data(), v.size()) != static_cast<ssize_t>(v.size()))
       return Error::FromErrno(errno, "set oom_score_adj to " + v);
   }
+  if (p.personality && ::personality(*p.personality) < 0)
+    return Error::FromErrno(errno, "linux.personality: personality(" +
+                                       std::to_string(*p.personality) + ")");
+  if (p.scheduler) {
+    // struct sched_attr as of Linux 5.3 (util clamps unused: 0).
+    struct {
+      uint32_t size, sched_policy;
+      uint64_t sched_flags;
+      int32_t sched_nice;
+      uint32_t sched_priority;
+      uint64_t sched_runtime, sched_deadline, sched_period;
+      uint32_t sched_util_min, sched_util_max;
+    } attr = {};
+    attr.size = sizeof(attr);
+    attr.sched_policy = p.scheduler->policy;
+    attr.sched_flags = p.scheduler->flags;
+    attr.sched_nice = p.scheduler->nice;
+    attr.sched_priority = p.scheduler->priority;
+    attr.sched_runtime = p.scheduler->runtime;
+    attr.sched_deadline = p.scheduler->deadline;
+    attr.sched_period = p.scheduler->period;
+    if (syscall(SYS_sched_setattr, 0, &attr, 0) != 0)
+      return Error::FromErrno(errno, "process.scheduler: sched_setattr");
+  }
+  if (p.io_priority && syscall(SYS_ioprio_set, 1 /*IOPRIO_WHO_PROCESS*/, 0, *p.io_priority) != 0)
+    return Error::FromErrno(errno, "process.ioPriority: ioprio_set");
   // Without no_new_privs, installing a filter takes CAP_SYS_ADMIN: do it before the caps go.
   if (!p.no_new_privs) *listener = TRY(LoadSeccomp(p.seccomp));
   if (auto r = ApplyUserAndCaps(p); !r) {
@@ -730,11 +757,97 @@ Result<std::vector<cap_value_t>> CapValues(const std::vector<std::string>& names
   return out;
 }
 
+// The kernel's values (uapi linux/sched.h, linux/ioprio.h, linux/personality.h), spelled
+// out: those headers clash with glibc's <sched.h>.
+struct NamedValue {
+  const char* name;
+  uint64_t value;
+};
+constexpr NamedValue kSchedPolicies[] = {
+    {"SCHED_OTHER", 0}, {"SCHED_FIFO", 1},  {"SCHED_RR", 2},
+    {"SCHED_BATCH", 3}, {"SCHED_IDLE", 5},  {"SCHED_DEADLINE", 6}};
+constexpr NamedValue kSchedFlags[] = {
+    {"SCHED_FLAG_RESET_ON_FORK", 0x01}, {"SCHED_FLAG_RECLAIM", 0x02},
+    {"SCHED_FLAG_DL_OVERRUN", 0x04},    {"SCHED_FLAG_KEEP_POLICY", 0x08},
+    {"SCHED_FLAG_KEEP_PARAMS", 0x10},   {"SCHED_FLAG_UTIL_CLAMP_MIN", 0x20},
+    {"SCHED_FLAG_UTIL_CLAMP_MAX", 0x40}};
+constexpr NamedValue kIoClasses[] = {
+    {"IOPRIO_CLASS_RT", 1}, {"IOPRIO_CLASS_BE", 2}, {"IOPRIO_CLASS_IDLE", 3}};
+constexpr NamedValue kPersonalities[] = {{"LINUX", 0x0000}, {"LINUX32", 0x0008}};
+
+template <size_t N>
+std::optional<uint64_t> ValueOf(const NamedValue (&table)[N], std::string_view name) {
+  for (const NamedValue& v : table)
+    if (name == v.name) return v.value;
+  return std::nullopt;
+}
+
+Result<ProcessPlan::Scheduler> PlanScheduler(const oci::Process::Scheduler& s) {
+  ProcessPlan::Scheduler out;
+  auto policy = ValueOf(kSchedPolicies, s.policy);
+  if (!policy)
+    return Error(Errc::kInvalidArgument,
+                 "process.scheduler.policy: \"" + s.policy + "\" is not a policy this runtime "
+                 "knows (SCHED_OTHER, SCHED_BATCH, SCHED_IDLE, SCHED_FIFO, SCHED_RR, "
+                 "SCHED_DEADLINE; SCHED_ISO is not in Linux)");
+  out.policy = static_cast<uint32_t>(*policy);
+  for (const std::string& f : s.flags) {
+    auto v = ValueOf(kSchedFlags, f);
+    if (!v) return Error(Errc::kInvalidArgument, "process.scheduler.flags: unknown flag " + f);
+    out.flags |= *v;
+  }
+  out.nice = s.nice.value_or(0);
+  if (out.nice < -20 || out.nice > 19)
+    return Error(Errc::kInvalidArgument, "process.scheduler.nice: " + std::to_string(out.nice) +
+                                             " is outside -20..19");
+  bool realtime = out.policy == 1 || out.policy == 2;
+  int32_t prio = s.priority.value_or(0);
+  if (realtime ? (prio < 1 || prio > 99) : prio != 0)
+    return Error(Errc::kInvalidArgument,
+                 "process.scheduler.priority: " + std::to_string(prio) +
+                     (realtime ? " is outside 1..99 for " : " must be 0 for ") + s.policy);
+  out.priority = static_cast<uint32_t>(prio);
+  bool deadline = out.policy == 6;
+  if (deadline != (s.runtime || s.deadline || s.period))
+    return Error(Errc::kInvalidArgument,
+                 deadline ? "process.scheduler: SCHED_DEADLINE needs runtime, deadline and period"
+                          : "process.scheduler: runtime, deadline and period are for "
+                            "SCHED_DEADLINE only");
+  out.runtime = s.runtime.value_or(0);
+  out.deadline = s.deadline.value_or(0);
+  out.period = s.period.value_or(0);
+  return out;
+}
+
 }  // namespace
 
 Result<ProcessPlan> PlanProcess(const oci::Process& p, const oci::Capabilities& caps,
-                                bool no_new_privs, const std::optional<oci::Seccomp>& seccomp) {
+                                bool no_new_privs, const std::optional<oci::Seccomp>& seccomp,
+                                const std::optional<oci::Personality>& personality) {
   ProcessPlan plan;
+  if (p.scheduler) plan.scheduler = TRY(PlanScheduler(*p.scheduler));
+  if (p.io_priority) {
+    auto cls = ValueOf(kIoClasses, p.io_priority->io_class);
+    if (!cls)
+      return Error(Errc::kInvalidArgument, "process.ioPriority.class: \"" +
+                                               p.io_priority->io_class +
+                                               "\" is not IOPRIO_CLASS_RT, _BE or _IDLE");
+    if (p.io_priority->priority < 0 || p.io_priority->priority > 7)
+      return Error(Errc::kInvalidArgument, "process.ioPriority.priority: " +
+                                               std::to_string(p.io_priority->priority) +
+                                               " is outside 0..7");
+    plan.io_priority = static_cast<int>(*cls << 13) | p.io_priority->priority;
+  }
+  if (personality) {
+    auto domain = ValueOf(kPersonalities, personality->domain);
+    if (!domain)
+      return Error(Errc::kInvalidArgument, "linux.personality.domain: \"" + personality->domain +
+                                               "\" is not LINUX or LINUX32");
+    if (!personality->flags.empty())
+      return Error(Errc::kUnsupported, "linux.personality.flags: the runtime spec defines no "
+                                       "flags yet; remove " + personality->flags[0]);
+    plan.personality = static_cast<unsigned long>(*domain);
+  }
   if (seccomp) plan.seccomp = TRY(CompileSeccomp(*seccomp).Wrap("linux.seccomp"));
   if (p.args.empty()) return Error(Errc::kInvalidArgument, "process.args is empty");
   for (const oci::Rlimit& r : p.rlimits) {
@@ -804,7 +917,8 @@ Result<InitConfig> PlanInit(const oci::RuntimeSpec& spec, const RunOptions& opts
   InitConfig c;
   c.cgroup_v2 = cgroup_v2;
   c.process = TRY(PlanProcess(spec.process, spec.process.capabilities,
-                              spec.process.no_new_privileges, spec.linux.seccomp));
+                              spec.process.no_new_privileges, spec.linux.seccomp,
+                              spec.linux.personality));
   if (spec.root.path.empty() || spec.root.path[0] != '/')
     return Error(Errc::kInvalidArgument,
                  "root.path \"" + spec.root.path + "\" must be an absolute path");

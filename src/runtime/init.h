@@ -81,6 +81,19 @@ struct ProcessPlan {
   // end of the process set-up instead, before kReadyToExec, so that the notify fd reaches
   // the runtime (Stage::kSeccompFd) while it still waits for the stages.
   SeccompProgram seccomp;
+  // process.scheduler, linux.personality and process.ioPriority, checked and converted:
+  // applied before the user and capability switch (an RT policy or class needs
+  // CAP_SYS_NICE / CAP_SYS_ADMIN) and before the filter.
+  struct Scheduler {
+    uint32_t policy = 0;
+    uint64_t flags = 0;
+    int32_t nice = 0;
+    uint32_t priority = 0;
+    uint64_t runtime = 0, deadline = 0, period = 0;
+  };
+  std::optional<Scheduler> scheduler;
+  std::optional<int> io_priority;             // ioprio_set's value: class << 13 | level
+  std::optional<unsigned long> personality;   // PER_LINUX, PER_LINUX32
 };
 
 struct InitConfig {
@@ -121,11 +134,13 @@ struct InitConfig {
   ProcessPlan process;
 };
 
-// Builds the ProcessPlan: resolves capability and rlimit names, compiles `seccomp` if set.
-// kInvalidArgument naming the bad value. Runs in the parent.
+// Builds the ProcessPlan: resolves capability and rlimit names, the scheduler, the I/O
+// priority and the personality, compiles `seccomp` if set. kInvalidArgument naming the bad
+// value. Runs in the parent.
 Result<ProcessPlan> PlanProcess(const oci::Process& p, const oci::Capabilities& caps,
                                 bool no_new_privs,
-                                const std::optional<oci::Seccomp>& seccomp = std::nullopt);
+                                const std::optional<oci::Seccomp>& seccomp = std::nullopt,
+                                const std::optional<oci::Personality>& personality = std::nullopt);
 Result<InitConfig> PlanInit(const oci::RuntimeSpec& spec, const RunOptions& opts,
                             bool cgroup_v2);
 

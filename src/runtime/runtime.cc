@@ -670,7 +670,8 @@ Result<Started> ExecThroughHelper(int user_fd, const UniqueFd& pid_ns, CgroupJoi
 Result<Started> Exec(pid_t init_pid, const oci::RuntimeSpec& spec, const oci::Process& process,
                      const ExecOptions& opts) {
   ProcessPlan plan = TRY(PlanProcess(process, spec.process.capabilities,
-                                     spec.process.no_new_privileges, spec.linux.seccomp));
+                                     spec.process.no_new_privileges, spec.linux.seccomp,
+                                     spec.linux.personality));
   std::string base = "/proc/" + std::to_string(init_pid) + "/ns/";
   std::vector<UniqueFd> ns_fds;
   std::vector<std::pair<int, int>> join;

@@ -734,3 +734,33 @@ idmapped_mount() {
   [ "$(echo "$output" | jq '.linux.seccomp.actions | index("SCMP_ACT_NOTIFY") != null')" = true ]
   [ "$(echo "$output" | jq '.linux.seccomp.supportedFlags | index("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV") != null')" = true ]
 }
+
+@test "runc: process.scheduler, process.ioPriority and linux.personality reach the process, in create and exec; bad values are refused by name" {
+  spec_set '.process.scheduler = {policy: "SCHED_BATCH", nice: 5} | .process.ioPriority = {class: "IOPRIO_CLASS_IDLE", priority: 0} | .linux.personality = {domain: "LINUX32"}'
+  # /proc/self/stat: field 19 is the nice value, 41 the policy (SCHED_BATCH = 3).
+  spec_args sh -c 'uname -m; awk "{print \$19, \$41}" /proc/self/stat; ionice -p $$'
+  run runc run c1
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = i686 ]
+  [ "${lines[1]}" = "5 3" ]
+  [[ "${lines[2]}" == idle* ]]
+  # exec takes its own from --process, and the container's personality.
+  spec_args sleep 100
+  runc create c1
+  runc start c1
+  jq '.process | .args = ["sh", "-c", "uname -m; awk \"{print \\$19, \\$41}\" /proc/self/stat; ionice -p $$"] | .scheduler = {policy: "SCHED_IDLE"} | .ioPriority = {class: "IOPRIO_CLASS_BE", priority: 6}' \
+    "$B/config.json" >"$T/process.json"
+  run runc exec --process "$T/process.json" c1
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = i686 ]
+  [ "${lines[1]}" = "0 5" ]
+  [[ "${lines[2]}" == *"best-effort"*6* ]]
+  runc delete --force c1
+
+  spec_set '.process.scheduler = {policy: "SCHED_ISO"}'
+  create_refused process.scheduler.policy
+  spec_set '.process.scheduler = null | .process.ioPriority = {class: "IOPRIO_CLASS_BE", priority: 9}'
+  create_refused process.ioPriority.priority
+  spec_set '.process.ioPriority = null | .linux.personality = {domain: "LINUX64"}'
+  create_refused linux.personality.domain
+}
