@@ -102,7 +102,6 @@ const SpecFields kSpecFields[] = {
     {"process.user", {"username"}},
     {"linux", {"timeOffsets", "intelRdt", "netDevices"}},
     {"linux.resources.memory", {"useHierarchy", "checkBeforeUpdate"}},
-    {"linux.resources.cpu", {"burst", "idle"}},
 };
 
 bool InSpec(std::string_view path, std::string_view key) {
@@ -402,8 +401,11 @@ void DecodeLinux(const json& l, Linux* out, Cursor* c) {
     if (auto cpu = r.find("cpu"); cpu != r.end() && !cpu->is_null()) {
       c->field = "linux.resources.cpu";
       CheckKnown(*cpu, "linux.resources.cpu",
-                 {"quota", "period", "shares", "cpus", "mems", "realtimeRuntime", "realtimePeriod"},
+                 {"quota", "period", "shares", "cpus", "mems", "realtimeRuntime", "realtimePeriod",
+                  "burst", "idle"},
                  c);
+      GetOpt(*cpu, "burst", &out->resources.cpu_burst);
+      GetOpt(*cpu, "idle", &out->resources.cpu_idle);
       Get(*cpu, "cpus", &out->resources.cpu_cpus);
       Get(*cpu, "mems", &out->resources.cpu_mems);
       GetOpt(*cpu, "realtimeRuntime", &out->resources.cpu_realtime_runtime);
@@ -603,7 +605,7 @@ nlohmann::json ToJson(const RuntimeSpec& spec) {
     res["memory"] = std::move(m);
   }
   if (r.cpu_quota || r.cpu_period || r.cpu_shares || !r.cpu_cpus.empty() || !r.cpu_mems.empty() ||
-      r.cpu_realtime_runtime || r.cpu_realtime_period) {
+      r.cpu_realtime_runtime || r.cpu_realtime_period || r.cpu_burst || r.cpu_idle) {
     json c = json::object();
     if (r.cpu_quota) c["quota"] = *r.cpu_quota;
     if (r.cpu_period) c["period"] = *r.cpu_period;
@@ -612,6 +614,8 @@ nlohmann::json ToJson(const RuntimeSpec& spec) {
     if (!r.cpu_mems.empty()) c["mems"] = r.cpu_mems;
     if (r.cpu_realtime_runtime) c["realtimeRuntime"] = *r.cpu_realtime_runtime;
     if (r.cpu_realtime_period) c["realtimePeriod"] = *r.cpu_realtime_period;
+    if (r.cpu_burst) c["burst"] = *r.cpu_burst;
+    if (r.cpu_idle) c["idle"] = *r.cpu_idle;
     res["cpu"] = std::move(c);
   }
   if (r.pids_limit) res["pids"] = {{"limit", *r.pids_limit}};

@@ -144,6 +144,8 @@ struct LinuxResources {
   std::string cpu_cpus, cpu_mems;                 // cpuset lists: "0-3,5"
   std::optional<int64_t> cpu_realtime_runtime;    // v1 only (cpu.rt_runtime_us)
   std::optional<uint64_t> cpu_realtime_period;
+  std::optional<uint64_t> cpu_burst;  // microseconds a period may borrow (v1 cfs_burst_us, v2 cpu.max.burst)
+  std::optional<int64_t> cpu_idle;    // 1: SCHED_IDLE for the whole cgroup (cpu.idle)
   // Empty: the runtime leaves device access as the parent cgroup has it (everything on a
   // host). DefaultDeviceRules() for a confined container; PrivilegedDeviceRules() for all.
   std::vector<DeviceRule> devices;

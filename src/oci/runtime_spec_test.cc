@@ -273,14 +273,14 @@ TEST(RuntimeSpecTest, UnsupportedFieldsAreRefusedByName) {
   auto s = RuntimeSpecFromJson(nlohmann::json::parse(R"({"ociVersion":"1.0.2",
     "process":{"args":["sh"],"apparmorProfile":"x","scheduler":{},"user":{"uid":0,"gid":0,"username":"u"}},
     "root":{"path":"/r"},
-    "linux":{"intelRdt":{"closID":"a"},"resources":{"cpu":{"idle":1},"hugepageLimits":[],
+    "linux":{"intelRdt":{"closID":"a"},"resources":{"memory":{"checkBeforeUpdate":true},"hugepageLimits":[],
                           "blockIO":{"weight":10,"notInTheSpec":1}},
              "personality":{}, "notInTheSpec":{"a":1}}})"));
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code(), Errc::kUnsupported);
   const std::string& m = s.error().message();
   for (const char* f : {"process.apparmorProfile", "process.user.username", "linux.intelRdt",
-                        "linux.resources.cpu.idle"})
+                        "linux.resources.memory.checkBeforeUpdate"})
     EXPECT_NE(m.find(f), std::string::npos) << f << " in " << m;
   // Empty values count as absent.
   // Empty values count as absent; what the spec does not define is ignored (config.md).

@@ -764,3 +764,18 @@ idmapped_mount() {
   spec_set '.process.ioPriority = null | .linux.personality = {domain: "LINUX64"}'
   create_refused linux.personality.domain
 }
+
+@test "runc: cpu burst and idle land in the cpu controller's files (v1 cpu.cfs_burst_us/cpu.idle, v2 cpu.max.burst/cpu.idle)" {
+  local dir burst
+  if [ -e /sys/fs/cgroup/cgroup.controllers ]; then dir=/sys/fs/cgroup/$CG burst=cpu.max.burst
+  else dir=/sys/fs/cgroup/cpu/$CG burst=cpu.cfs_burst_us; fi
+  spec_set '.linux.resources.cpu = {quota: 50000, period: 100000, burst: 20000, idle: 1}'
+  spec_args sleep 100
+  runc create c1
+  [ "$(cat "$dir/$burst")" = 20000 ]
+  [ "$(cat "$dir/cpu.idle")" = 1 ]
+  runc delete --force c1
+  # A burst above the quota: the kernel refuses it, and the error names the field.
+  spec_set '.linux.resources.cpu = {quota: 50000, period: 100000, burst: 90000}'
+  create_refused linux.resources.cpu.burst
+}

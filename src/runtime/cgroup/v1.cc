@@ -74,6 +74,15 @@ class V1 : public CgroupManager {
         TRY(WriteCgroupFile(*cpu + "/cpu.cfs_quota_us", std::to_string(*r.cpu_quota)));
       if (r.cpu_shares)
         TRY(WriteCgroupFile(*cpu + "/cpu.shares", std::to_string(*r.cpu_shares)));
+      // After the quota: the kernel refuses a burst above it.
+      std::vector<CgroupWrite> w;
+      if (r.cpu_burst)
+        w.push_back({"linux.resources.cpu.burst", "cpu.cfs_burst_us", std::to_string(*r.cpu_burst)});
+      if (r.cpu_idle) w.push_back({"linux.resources.cpu.idle", "cpu.idle", std::to_string(*r.cpu_idle)});
+      TRY(ApplyWrites(*cpu, w));
+    } else if (r.cpu_burst || r.cpu_idle) {
+      return Error(Errc::kUnsupported, "linux.resources.cpu.burst/idle: the cgroup v1 cpu "
+                                       "controller is not mounted under " + root_);
     }
     if (const std::string* mem = Dir("memory")) {
       if (r.memory_reservation)

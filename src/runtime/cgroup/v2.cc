@@ -68,6 +68,13 @@ class V2 : public CgroupManager {
       TRY(WriteCgroupFile(dir_ + "/cpu.max", CpuMaxValue(r.cpu_quota, r.cpu_period)));
     if (r.cpu_shares)
       TRY(WriteCgroupFile(dir_ + "/cpu.weight", std::to_string(SharesToWeight(*r.cpu_shares))));
+    {
+      std::vector<CgroupWrite> w;  // after cpu.max: the kernel refuses a burst above the quota
+      if (r.cpu_burst)
+        w.push_back({"linux.resources.cpu.burst", "cpu.max.burst", std::to_string(*r.cpu_burst)});
+      if (r.cpu_idle) w.push_back({"linux.resources.cpu.idle", "cpu.idle", std::to_string(*r.cpu_idle)});
+      TRY(ApplyWrites(dir_, w));
+    }
     if (r.pids_limit)
       TRY(WriteCgroupFile(dir_ + "/pids.max",
                           *r.pids_limit > 0 ? std::to_string(*r.pids_limit) : "max"));
