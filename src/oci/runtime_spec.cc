@@ -101,7 +101,6 @@ const SpecFields kSpecFields[] = {
     {"process", {"commandLine", "apparmorProfile", "execCPUAffinity"}},
     {"process.user", {"username"}},
     {"linux", {"timeOffsets", "intelRdt", "netDevices"}},
-    {"linux.resources.memory", {"useHierarchy", "checkBeforeUpdate"}},
 };
 
 bool InSpec(std::string_view path, std::string_view key) {
@@ -388,8 +387,10 @@ void DecodeLinux(const json& l, Linux* out, Cursor* c) {
       c->field = "linux.resources.memory";
       CheckKnown(*m, "linux.resources.memory",
                  {"limit", "swap", "reservation", "swappiness", "disableOOMKiller", "kernel",
-                  "kernelTCP"},
+                  "kernelTCP", "useHierarchy", "checkBeforeUpdate"},
                  c);
+      GetOpt(*m, "useHierarchy", &out->resources.memory_use_hierarchy);
+      GetOpt(*m, "checkBeforeUpdate", &out->resources.memory_check_before_update);
       GetOpt(*m, "kernel", &out->resources.memory_kernel);
       GetOpt(*m, "kernelTCP", &out->resources.memory_kernel_tcp);
       GetOpt(*m, "reservation", &out->resources.memory_reservation);
@@ -593,7 +594,8 @@ nlohmann::json ToJson(const RuntimeSpec& spec) {
   json res = json::object();
   const LinuxResources& r = l.resources;
   if (r.memory_limit || r.memory_swap || r.memory_reservation || r.memory_swappiness ||
-      r.memory_disable_oom_killer || r.memory_kernel || r.memory_kernel_tcp) {
+      r.memory_disable_oom_killer || r.memory_kernel || r.memory_kernel_tcp ||
+      r.memory_use_hierarchy || r.memory_check_before_update) {
     json m = json::object();
     if (r.memory_limit) m["limit"] = *r.memory_limit;
     if (r.memory_swap) m["swap"] = *r.memory_swap;
@@ -602,6 +604,8 @@ nlohmann::json ToJson(const RuntimeSpec& spec) {
     if (r.memory_disable_oom_killer) m["disableOOMKiller"] = *r.memory_disable_oom_killer;
     if (r.memory_kernel) m["kernel"] = *r.memory_kernel;
     if (r.memory_kernel_tcp) m["kernelTCP"] = *r.memory_kernel_tcp;
+    if (r.memory_use_hierarchy) m["useHierarchy"] = *r.memory_use_hierarchy;
+    if (r.memory_check_before_update) m["checkBeforeUpdate"] = *r.memory_check_before_update;
     res["memory"] = std::move(m);
   }
   if (r.cpu_quota || r.cpu_period || r.cpu_shares || !r.cpu_cpus.empty() || !r.cpu_mems.empty() ||

@@ -141,6 +141,10 @@ struct LinuxResources {
   std::optional<uint64_t> memory_swappiness;      // v1 only
   std::optional<bool> memory_disable_oom_killer;  // v1 only
   std::optional<int64_t> memory_kernel, memory_kernel_tcp;  // v1 only (kmem, deprecated)
+  std::optional<bool> memory_use_hierarchy;       // v1 memory.use_hierarchy; v2 always is
+  // Refuse a new memory limit below the current usage (instead of the kernel reclaiming or
+  // OOM-killing to meet it).
+  std::optional<bool> memory_check_before_update;
   std::string cpu_cpus, cpu_mems;                 // cpuset lists: "0-3,5"
   std::optional<int64_t> cpu_realtime_runtime;    // v1 only (cpu.rt_runtime_us)
   std::optional<uint64_t> cpu_realtime_period;

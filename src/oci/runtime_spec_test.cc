@@ -273,14 +273,13 @@ TEST(RuntimeSpecTest, UnsupportedFieldsAreRefusedByName) {
   auto s = RuntimeSpecFromJson(nlohmann::json::parse(R"({"ociVersion":"1.0.2",
     "process":{"args":["sh"],"apparmorProfile":"x","scheduler":{},"user":{"uid":0,"gid":0,"username":"u"}},
     "root":{"path":"/r"},
-    "linux":{"intelRdt":{"closID":"a"},"resources":{"memory":{"checkBeforeUpdate":true},"hugepageLimits":[],
+    "linux":{"intelRdt":{"closID":"a"},"resources":{"hugepageLimits":[],
                           "blockIO":{"weight":10,"notInTheSpec":1}},
              "personality":{}, "notInTheSpec":{"a":1}}})"));
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code(), Errc::kUnsupported);
   const std::string& m = s.error().message();
-  for (const char* f : {"process.apparmorProfile", "process.user.username", "linux.intelRdt",
-                        "linux.resources.memory.checkBeforeUpdate"})
+  for (const char* f : {"process.apparmorProfile", "process.user.username", "linux.intelRdt"})
     EXPECT_NE(m.find(f), std::string::npos) << f << " in " << m;
   // Empty values count as absent.
   // Empty values count as absent; what the spec does not define is ignored (config.md).
@@ -446,8 +445,9 @@ TEST(RuntimeSpecTest, MountIdMappings) {
     ASSERT_FALSE(r) << b.maps;
     EXPECT_EQ(r.error().code(), Errc::kInvalidArgument) << b.maps;
     EXPECT_NE(r.error().message().find(b.message), std::string::npos) << r.error().message();
-    if (std::string(b.message) != "mounts.uidMappings")
+    if (std::string(b.message) != "mounts.uidMappings") {
       EXPECT_NE(r.error().message().find("/data"), std::string::npos) << r.error().message();
+    }
   }
   // The same checks hold for linux.uidMappings now: overlapping lines the kernel would refuse.
   auto linux_overlap = RuntimeSpecFromJson(nlohmann::json::parse(

@@ -779,3 +779,21 @@ idmapped_mount() {
   spec_set '.linux.resources.cpu = {quota: 50000, period: 100000, burst: 90000}'
   create_refused linux.resources.cpu.burst
 }
+
+@test "runc: memory.checkBeforeUpdate refuses an update below the current usage and keeps the limit; useHierarchy is applied" {
+  local dir limit
+  if [ -e /sys/fs/cgroup/cgroup.controllers ]; then dir=/sys/fs/cgroup/$CG limit=memory.max
+  else dir=/sys/fs/cgroup/memory/$CG limit=memory.limit_in_bytes; fi
+  spec_set '.linux.resources.memory = {limit: 67108864, useHierarchy: true}'
+  spec_args sleep 100
+  runc create c1
+  [ -e /sys/fs/cgroup/cgroup.controllers ] || [ "$(cat "$dir/memory.use_hierarchy")" = 1 ]
+  # The init, blocked before exec, uses some memory: a 4 KiB limit is below it.
+  run runc update --resources - c1 <<<'{"memory": {"limit": 4096, "checkBeforeUpdate": true}}'
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"checkBeforeUpdate"*"below the current usage"* ]]
+  [ "$(cat "$dir/$limit")" = 67108864 ]
+  echo '{"memory": {"limit": 33554432, "checkBeforeUpdate": true}}' | runc update --resources - c1
+  [ "$(cat "$dir/$limit")" = 33554432 ]
+  runc delete --force c1
+}

@@ -14,6 +14,7 @@
 
 #include "util/fd.h"
 #include "util/fs.h"
+#include "util/strings.h"
 
 namespace shale::runtime::cgroup {
 
@@ -217,6 +218,20 @@ Result<std::vector<CgroupWrite>> UnifiedWrites(const oci::LinuxResources& r) {
     w.push_back({field, key, value});
   }
   return w;
+}
+
+Result<void> CheckMemoryLimitAboveUsage(const oci::LinuxResources& r, const std::string& usage_file) {
+  if (!r.memory_check_before_update.value_or(false) || !r.memory_limit || *r.memory_limit <= 0)
+    return Ok();
+  if (!PathExists(usage_file)) return Ok();
+  std::string text = TRY(ReadCgroupFile(usage_file));
+  uint64_t usage = TRY(ParseUint(Trim(text), UINT64_MAX, usage_file));
+  if (usage > static_cast<uint64_t>(*r.memory_limit))
+    return Error(Errc::kInvalidArgument,
+                 "linux.resources.memory.checkBeforeUpdate: the new limit " +
+                     std::to_string(*r.memory_limit) + " is below the current usage " +
+                     std::to_string(usage) + " (" + usage_file + "); the limit is unchanged");
+  return Ok();
 }
 
 Result<void> ApplyWrites(const std::string& dir, const std::vector<CgroupWrite>& writes) {

@@ -113,6 +113,10 @@ Result<std::vector<CgroupWrite>> RdmaWrites(const oci::LinuxResources& r);
 // is not a cgroup file name ("<controller>.<name>", no "/"), and for cgroup.procs,
 // cgroup.threads and cgroup.kill, which move or kill tasks rather than set a limit.
 Result<std::vector<CgroupWrite>> UnifiedWrites(const oci::LinuxResources& r);
+// linux.resources.memory.checkBeforeUpdate: kInvalidArgument when `usage_file` (v1
+// memory.usage_in_bytes, v2 memory.current) shows more than the new limit. Ok without the
+// check, without a positive limit, or when the file does not exist yet.
+Result<void> CheckMemoryLimitAboveUsage(const oci::LinuxResources& r, const std::string& usage_file);
 // Writes each of `writes` under `dir`; a file that does not exist is kUnsupported naming the
 // field and the file (the kernel or its I/O scheduler lacks it), as is a write it refuses.
 Result<void> ApplyWrites(const std::string& dir, const std::vector<CgroupWrite>& writes);

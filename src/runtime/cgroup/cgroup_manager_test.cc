@@ -182,6 +182,26 @@ TEST(CgroupValuesTest, RdmaAndUnifiedWrites) {
   }
 }
 
+TEST(CgroupValuesTest, CheckBeforeUpdateRefusesALimitBelowTheUsage) {
+  char tmpl[] = "/tmp/shale-cgusage-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string usage = std::string(tmpl) + "/memory.current";
+  ASSERT_TRUE(WriteFileAtomic(usage, "1048576\n", 0644));
+  oci::LinuxResources r;
+  r.memory_limit = 4096;
+  EXPECT_TRUE(CheckMemoryLimitAboveUsage(r, usage));  // no check asked
+  r.memory_check_before_update = true;
+  auto below = CheckMemoryLimitAboveUsage(r, usage);
+  ASSERT_FALSE(below);
+  EXPECT_NE(below.error().message().find("checkBeforeUpdate"), std::string::npos);
+  EXPECT_NE(below.error().message().find("1048576"), std::string::npos);
+  r.memory_limit = 2 << 20;
+  EXPECT_TRUE(CheckMemoryLimitAboveUsage(r, usage));
+  EXPECT_TRUE(CheckMemoryLimitAboveUsage(r, std::string(tmpl) + "/none"));  // not made yet
+  ::unlink(usage.c_str());
+  ::rmdir(tmpl);
+}
+
 TEST(CgroupValuesTest, ApplyWritesNamesTheFieldOfAMissingFile) {
   char tmpl[] = "/tmp/shale-cgwrites-XXXXXX";
   ASSERT_NE(mkdtemp(tmpl), nullptr);

@@ -57,6 +57,13 @@ class V1 : public CgroupManager {
   }
 
   Result<void> Apply(const oci::LinuxResources& r) override {
+    if (const std::string* mem = Dir("memory")) {
+      TRY(CheckMemoryLimitAboveUsage(r, *mem + "/memory.usage_in_bytes"));
+      // Linux 6.x is always hierarchical: it accepts 1 and refuses 0, named by the field.
+      if (r.memory_use_hierarchy)
+        TRY(ApplyWrites(*mem, {{"linux.resources.memory.useHierarchy", "memory.use_hierarchy",
+                                *r.memory_use_hierarchy ? "1" : "0"}}));
+    }
     if (const std::string* mem = Dir("memory"); mem && r.memory_limit) {
       std::string limit = std::to_string(*r.memory_limit);
       TRY(WriteCgroupFile(*mem + "/memory.limit_in_bytes", limit));

@@ -58,6 +58,10 @@ class V2 : public CgroupManager {
         TRY(IoV2Writes(r, PathExists(dir_ + "/io.bfq.weight")));
     for (CgroupWrite& w : TRY(HugetlbWrites(r, true))) writes.push_back(std::move(w));
     TRY(ApplyWrites(dir_, writes));
+    if (r.memory_use_hierarchy && !*r.memory_use_hierarchy)
+      return Error(Errc::kUnsupported, "linux.resources.memory.useHierarchy false: cgroup v2 is "
+                                       "always hierarchical");
+    TRY(CheckMemoryLimitAboveUsage(r, dir_ + "/memory.current"));
     if (r.memory_limit) {
       TRY(WriteCgroupFile(dir_ + "/memory.max",
                           *r.memory_limit > 0 ? std::to_string(*r.memory_limit) : "max"));
