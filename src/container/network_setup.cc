@@ -78,17 +78,18 @@ network::PendingOp Manager::TakeNetworkRelease(const std::string& id) {
 
 Result<runtime::Started> Manager::CreateAndStart(const Record& r, const oci::RuntimeSpec& spec,
                                                  const runtime::RunOptions& ro) {
-  TRY(pending_network_.Ready().Wrap("set up the network of " + r.name));  // the netns exists
+  const std::string what = "set up the network of " + r.name;
+  TRY(pending_network_.Ready().Wrap(what));  // the netns exists
   auto created = runtime::Create(spec, ro);
   if (!created) {
     // A setup that failed undoes itself, netns included, which the runtime may have found
     // gone: the setup's error is then the cause to report.
-    if (auto n = AwaitNetwork(); !n) return std::move(n).error().Wrap("set up the network of " + r.name);
+    if (auto n = AwaitNetwork(); !n) return std::move(n).error().Wrap(what);
     return std::move(created).error();
   }
   runtime::Created c = std::move(*created);
   // On failure ~Created kills the init, blocked before its execve, and removes its cgroup.
-  TRY(AwaitNetwork().Wrap("set up the network of " + r.name));
+  TRY(AwaitNetwork().Wrap(what));
   return std::move(c).Start();
 }
 

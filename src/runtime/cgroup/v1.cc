@@ -64,7 +64,7 @@ class V1 : public CgroupManager {
         TRY(ApplyWrites(*mem, {{"linux.resources.memory.useHierarchy", "memory.use_hierarchy",
                                 *r.memory_use_hierarchy ? "1" : "0"}}));
     }
-    if (const std::string* mem = Dir("memory"); mem && r.memory_limit) {
+    if (const std::string* mem = Dir("memory"); mem && r.memory_limit) {  // after the check
       std::string limit = std::to_string(*r.memory_limit);
       TRY(WriteCgroupFile(*mem + "/memory.limit_in_bytes", limit));
       std::string memsw = *mem + "/memory.memsw.limit_in_bytes";
