@@ -36,6 +36,7 @@ Result<std::map<std::string, std::string>> Pairs(const std::vector<std::string>&
 }  // namespace
 
 void RegisterBuildCommands(CLI::App& app, Context& ctx) {
+  if (!ctx.Wants("build")) return;
   struct Opts {
     std::string context;
     std::vector<std::string> tags, build_args, labels;

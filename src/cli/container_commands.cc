@@ -13,6 +13,7 @@
 #include "util/fd.h"
 #include "util/log.h"
 #include "util/strings.h"
+#include "container/trace.h"
 
 namespace shale::cli {
 namespace {
@@ -151,6 +152,7 @@ void AddRunCreate(CLI::App& app, Context& ctx, bool run) {
       auto mgr = OpenManager(ctx);
       if (!mgr) return Fail(verb, std::move(mgr).error(), 125);
       if (int rc = PullForRun((*mgr)->images(), s->o.image, s->pull); rc != 0) return rc;
+      container::TracePhase("run: --pull check");
       s->o.start_now = run;
       auto id = (*mgr)->Create(s->o);
       if (!id) return Fail(verb, std::move(id).error(), 125);
@@ -339,7 +341,7 @@ void AddEach(CLI::App& app, Context& ctx, const char* name, const char* help,
 
 void AddStopKillRmWait(CLI::App& app, Context& ctx) {
   auto timeout = std::make_shared<int>(10);
-  AddEach(
+  if (ctx.Wants("stop")) AddEach(
       app, ctx, "stop", "Stop one or more running containers",
       [timeout](CLI::App* s) { s->add_option("-t,--time", *timeout, "Seconds to wait before killing"); },
       [timeout](Manager& m, const std::string& id, const std::string& ref) -> Result<void> {
@@ -348,7 +350,7 @@ void AddStopKillRmWait(CLI::App& app, Context& ctx) {
         return Ok();
       });
   auto signal = std::make_shared<std::string>("KILL");
-  AddEach(
+  if (ctx.Wants("kill")) AddEach(
       app, ctx, "kill", "Kill one or more running containers",
       [signal](CLI::App* s) { s->add_option("-s,--signal", *signal, "Signal to send"); },
       [signal](Manager& m, const std::string& id, const std::string& ref) -> Result<void> {
@@ -358,7 +360,7 @@ void AddStopKillRmWait(CLI::App& app, Context& ctx) {
         return Ok();
       });
   auto force = std::make_shared<bool>(false);
-  AddEach(
+  if (ctx.Wants("rm")) AddEach(
       app, ctx, "rm", "Remove one or more containers",
       [force](CLI::App* s) { s->add_flag("-f,--force", *force, "Force the removal of a running container"); },
       [force](Manager& m, const std::string& id, const std::string& ref) -> Result<void> {
@@ -366,7 +368,7 @@ void AddStopKillRmWait(CLI::App& app, Context& ctx) {
         std::cout << ref << "\n";
         return Ok();
       });
-  AddEach(app, ctx, "wait", "Block until containers stop, then print their exit codes", nullptr,
+  if (ctx.Wants("wait")) AddEach(app, ctx, "wait", "Block until containers stop, then print their exit codes", nullptr,
           [](Manager& m, const std::string& id, const std::string&) -> Result<void> {
             int code = TRY(m.Wait(id));
             std::cout << code << "\n";
@@ -589,18 +591,18 @@ void AddPort(CLI::App& app, Context& ctx) {
 }
 
 void RegisterContainerCommands(CLI::App& app, Context& ctx) {
-  AddPort(app, ctx);
-  AddRunCreate(app, ctx, true);
-  AddRunCreate(app, ctx, false);
-  AddStart(app, ctx);
-  AddExec(app, ctx);
-  AddPs(app, ctx);
+  if (ctx.Wants("port")) AddPort(app, ctx);
+  if (ctx.Wants("run")) AddRunCreate(app, ctx, true);
+  if (ctx.Wants("create")) AddRunCreate(app, ctx, false);
+  if (ctx.Wants("start")) AddStart(app, ctx);
+  if (ctx.Wants("exec")) AddExec(app, ctx);
+  if (ctx.Wants("ps")) AddPs(app, ctx);
   AddStopKillRmWait(app, ctx);
-  AddLogs(app, ctx);
-  AddInspect(app, ctx);
-  AddCommit(app, ctx);
-  AddDiff(app, ctx);
-  AddExport(app, ctx);
+  if (ctx.Wants("logs")) AddLogs(app, ctx);
+  if (ctx.Wants("inspect")) AddInspect(app, ctx);
+  if (ctx.Wants("commit")) AddCommit(app, ctx);
+  if (ctx.Wants("diff")) AddDiff(app, ctx);
+  if (ctx.Wants("export")) AddExport(app, ctx);
 }
 
 }  // namespace shale::cli

@@ -410,15 +410,15 @@ void AddMount(CLI::App& app, Context& ctx, bool mount) {
 }  // namespace
 
 void RegisterImageCommands(CLI::App& app, Context& ctx) {
-  AddImport(app, ctx);
-  AddLoad(app, ctx);
-  AddSave(app, ctx);
-  AddImages(app, ctx);
-  AddTag(app, ctx);
-  AddRmi(app, ctx);
-  AddHistory(app, ctx);
-  AddMount(app, ctx, true);
-  AddMount(app, ctx, false);
+  if (ctx.Wants("import")) AddImport(app, ctx);
+  if (ctx.Wants("load")) AddLoad(app, ctx);
+  if (ctx.Wants("save")) AddSave(app, ctx);
+  if (ctx.Wants("images")) AddImages(app, ctx);
+  if (ctx.Wants("tag")) AddTag(app, ctx);
+  if (ctx.Wants("rmi")) AddRmi(app, ctx);
+  if (ctx.Wants("history")) AddHistory(app, ctx);
+  if (ctx.Wants("mount")) AddMount(app, ctx, true);
+  if (ctx.Wants("umount")) AddMount(app, ctx, false);
 }
 
 }  // namespace shale::cli

@@ -1,6 +1,8 @@
 #include "cli/main.h"
 
 #include <cstdlib>
+#include <string>
+#include <string_view>
 
 #include <openssl/crypto.h>
 #include <iostream>
@@ -15,6 +17,35 @@ int ReportError(const Error& e, int status) {
   LogError(e.message());
   return status;
 }
+
+namespace {
+
+// The verb on the command line, read before CLI11 parses it (global options skipped); ""
+// when there is none or an option comes first (--help, --version, a wrong flag).
+std::string VerbOf(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "--root") {
+      ++i;
+      continue;
+    }
+    if (a.starts_with("--root=") || a == "--debug" || a == "-D") continue;
+    if (a.empty() || a[0] == '-') return "";
+    return std::string(a);
+  }
+  return "";
+}
+
+void RegisterCommands(CLI::App& app, Context& ctx) {
+  RegisterImageCommands(app, ctx);
+  RegisterContainerCommands(app, ctx);
+  RegisterRegistryCommands(app, ctx);
+  RegisterBuildCommands(app, ctx);
+  RegisterNetworkCommands(app, ctx);
+  RegisterPruneCommands(app, ctx);
+}
+
+}  // namespace
 
 int Main(int argc, char** argv) {
   container::TracePhase("main");
@@ -34,12 +65,12 @@ int Main(int argc, char** argv) {
   app.add_flag("--debug,-D", ctx.debug, "Print debug messages");
   app.set_version_flag("--version,-v", "shale 0.1.0");
 
-  RegisterImageCommands(app, ctx);
-  RegisterContainerCommands(app, ctx);
-  RegisterRegistryCommands(app, ctx);
-  RegisterBuildCommands(app, ctx);
-  RegisterNetworkCommands(app, ctx);
-  RegisterPruneCommands(app, ctx);
+  ctx.only_verb = VerbOf(argc, argv);
+  RegisterCommands(app, ctx);
+  if (!ctx.only_verb.empty() && app.get_subcommands([](CLI::App*) { return true; }).empty()) {
+    ctx.only_verb.clear();  // not a verb: the whole tree, for CLI11's error and help
+    RegisterCommands(app, ctx);
+  }
 
   try {
     app.parse(argc, argv);

@@ -166,6 +166,7 @@ void AddNetworkConnect(CLI::App* net, Context& ctx, bool connect) {
 }  // namespace
 
 void RegisterNetworkCommands(CLI::App& app, Context& ctx) {
+  if (!ctx.Wants("network")) return;
   auto* net = app.add_subcommand("network", "Manage networks (bridge networks over CNI)");
   net->require_subcommand(1);
   AddNetworkCreate(net, ctx);

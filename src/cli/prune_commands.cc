@@ -203,15 +203,21 @@ void AddSystemPrune(CLI::App& group, Context& ctx) {
 }  // namespace
 
 void RegisterPruneCommands(CLI::App& app, Context& ctx) {
-  auto* containers = app.add_subcommand("container", "Manage containers");
-  containers->require_subcommand(1);
-  AddContainerPrune(*containers, ctx);
-  auto* images = app.add_subcommand("image", "Manage images");
-  images->require_subcommand(1);
-  AddImagePrune(*images, ctx);
-  auto* system = app.add_subcommand("system", "Manage shale");
-  system->require_subcommand(1);
-  AddSystemPrune(*system, ctx);
+  if (ctx.Wants("container")) {
+    auto* containers = app.add_subcommand("container", "Manage containers");
+    containers->require_subcommand(1);
+    AddContainerPrune(*containers, ctx);
+  }
+  if (ctx.Wants("image")) {
+    auto* images = app.add_subcommand("image", "Manage images");
+    images->require_subcommand(1);
+    AddImagePrune(*images, ctx);
+  }
+  if (ctx.Wants("system")) {
+    auto* system = app.add_subcommand("system", "Manage shale");
+    system->require_subcommand(1);
+    AddSystemPrune(*system, ctx);
+  }
 }
 
 }  // namespace shale::cli

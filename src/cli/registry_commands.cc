@@ -299,10 +299,10 @@ int PullForRun(image::ImageStore& store, const std::string& image, const std::st
 }
 
 void RegisterRegistryCommands(CLI::App& app, Context& ctx) {
-  AddPull(app, ctx);
-  AddPush(app, ctx);
-  AddLogin(app, ctx);
-  AddLogout(app, ctx);
+  if (ctx.Wants("pull")) AddPull(app, ctx);
+  if (ctx.Wants("push")) AddPush(app, ctx);
+  if (ctx.Wants("login")) AddLogin(app, ctx);
+  if (ctx.Wants("logout")) AddLogout(app, ctx);
 }
 
 }  // namespace shale::cli

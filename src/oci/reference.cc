@@ -1,24 +1,63 @@
 #include "oci/reference.h"
 
-#include <regex>
+#include <string>
+#include <string_view>
 
 namespace shale::oci {
 namespace {
 
-// distribution/reference grammar, one path component and a tag.
-const std::regex& ComponentRe() {
-  static const std::regex re("[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*");
-  return re;
+// distribution/reference grammar, matched by hand: std::regex took ~0.8 ms to compile the
+// three patterns, on every `run` (the reference is parsed before the container is made).
+bool LowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+bool Alnum(char c) { return LowerAlnum(c) || (c >= 'A' && c <= 'Z'); }
+
+// [a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*
+bool IsComponent(std::string_view c) {
+  size_t i = 0;
+  while (true) {
+    size_t run = i;
+    while (i < c.size() && LowerAlnum(c[i])) ++i;
+    if (i == run) return false;  // a separator must be followed by [a-z0-9]+
+    if (i == c.size()) return true;
+    if (c[i] == '.') {
+      ++i;
+    } else if (c[i] == '_') {
+      i += (i + 1 < c.size() && c[i + 1] == '_') ? 2 : 1;
+    } else if (c[i] == '-') {
+      while (i < c.size() && c[i] == '-') ++i;
+    } else {
+      return false;
+    }
+  }
 }
-const std::regex& TagRe() {
-  static const std::regex re("[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}");
-  return re;
+
+// [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}
+bool IsTag(std::string_view t) {
+  if (t.empty() || t.size() > 128 || !(Alnum(t[0]) || t[0] == '_')) return false;
+  for (char c : t.substr(1))
+    if (!(Alnum(c) || c == '_' || c == '.' || c == '-')) return false;
+  return true;
 }
-const std::regex& DomainRe() {
-  static const std::regex re(
-      "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-      "(?:\\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?");
-  return re;
+
+// label(\.label)*(:[0-9]+)?, a label being [a-zA-Z0-9] or [a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]
+bool IsDomain(std::string_view d) {
+  if (size_t colon = d.find(':'); colon != std::string_view::npos) {
+    std::string_view port = d.substr(colon + 1);
+    if (port.empty()) return false;
+    for (char c : port)
+      if (c < '0' || c > '9') return false;
+    d = d.substr(0, colon);
+  }
+  size_t start = 0;
+  while (true) {
+    size_t dot = d.find('.', start);
+    std::string_view label = d.substr(start, dot == std::string_view::npos ? d.npos : dot - start);
+    if (label.empty() || !Alnum(label.front()) || !Alnum(label.back())) return false;
+    for (char c : label)
+      if (!(Alnum(c) || c == '-')) return false;
+    if (dot == std::string_view::npos) return true;
+    start = dot + 1;
+  }
 }
 
 Error Bad(std::string_view s, std::string_view why) {
@@ -70,7 +109,7 @@ Result<Reference> ParseReference(std::string_view s) {
   size_t colon = rest.rfind(':');
   if (colon != std::string_view::npos && (slash == std::string_view::npos || colon > slash)) {
     std::string tag(rest.substr(colon + 1));
-    if (!std::regex_match(tag, TagRe())) return Bad(s, "bad tag");
+    if (!IsTag(tag)) return Bad(s, "bad tag");
     r.tag = tag;
     rest = rest.substr(0, colon);
   }
@@ -84,7 +123,7 @@ Result<Reference> ParseReference(std::string_view s) {
     for (char c : head) upper |= (c >= 'A' && c <= 'Z');
     if (head.find('.') != std::string_view::npos || head.find(':') != std::string_view::npos ||
         head == "localhost" || upper) {
-      if (!std::regex_match(std::string(head), DomainRe())) return Bad(s, "bad domain");
+      if (!IsDomain(head)) return Bad(s, "bad domain");
       r.domain = std::string(head);
       path = rest.substr(first + 1);
     }
@@ -97,7 +136,7 @@ Result<Reference> ParseReference(std::string_view s) {
     size_t end = path.find('/', start);
     std::string comp(path.substr(start, end == std::string_view::npos ? path.npos : end - start));
     if (comp.empty()) return Bad(s, "empty path component");
-    if (!std::regex_match(comp, ComponentRe())) {
+    if (!IsComponent(comp)) {
       for (char c : comp)
         if (c >= 'A' && c <= 'Z') return Bad(s, "repository name must be lowercase");
       return Bad(s, "bad path component \"" + comp + "\"");

@@ -53,6 +53,23 @@ TEST(ReferenceTest, RejectsMalformed) {
   }
 }
 
+// The grammar's corners, matched by hand since the regexes went.
+TEST(ReferenceTest, ComponentTagAndDomainGrammar) {
+  for (const char* ok : {"a__b", "a_b", "a.b", "a---b", "a-b.c_d", "x/y/z", "localhost/a",
+                         "localhost:5000/a", "127.0.0.1:5000/a/b:t", "my-reg.example:443/a",
+                         "a:_t", "a:T.-_9", "Reg.Example/a"}) {
+    EXPECT_TRUE(ParseReference(ok)) << ok;
+  }
+  std::string long_tag = "a:" + std::string(128, 't');
+  EXPECT_TRUE(ParseReference(long_tag));
+  for (const char* bad : {"a___b", "a._b", "a.", "_a", "a-", "a..b", "-reg.example/a",
+                          "reg-.example/a", "reg..example/a", "reg.example:/a",
+                          "reg.example:5x/a", "a:.t"}) {
+    EXPECT_FALSE(ParseReference(bad)) << bad;
+  }
+  EXPECT_FALSE(ParseReference("a:" + std::string(129, 't')));
+}
+
 TEST(ReferenceTest, IdPrefixes) {
   EXPECT_TRUE(LooksLikeIdPrefix("3f1c"));
   EXPECT_TRUE(LooksLikeIdPrefix("sha256:3f1c"));

@@ -1,6 +1,5 @@
 #include "oci/runtime_spec.h"
 
-#include <regex>
 
 #include "util/log.h"
 
@@ -727,6 +726,53 @@ nlohmann::json ToJson(const RuntimeSpec& spec) {
   return j;
 }
 
+namespace {
+
+bool SemVerIdentifierChar(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-';
+}
+
+// SemVer 2.0.0's grammar (semver.org), checked by hand: a std::regex of it took ~0.4 ms to
+// compile on every create. Dot-separated identifiers of [0-9A-Za-z-]+; numeric ones (all
+// of the core's three, the pre-release's numeric ones) without a leading zero.
+bool SemVerIdentifiers(std::string_view s, size_t want, bool numeric_no_lead_zero) {
+  size_t count = 0, start = 0;
+  while (true) {
+    size_t dot = s.find('.', start);
+    std::string_view id = s.substr(start, dot == std::string_view::npos ? s.npos : dot - start);
+    if (id.empty()) return false;
+    bool digits = true;
+    for (char c : id) {
+      if (!SemVerIdentifierChar(c)) return false;
+      digits &= c >= '0' && c <= '9';
+    }
+    if (want && !digits) return false;
+    if (numeric_no_lead_zero && digits && id.size() > 1 && id[0] == '0') return false;
+    ++count;
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  return want == 0 || count == want;
+}
+
+}  // namespace
+
+std::optional<std::string_view> SemVerMajor(std::string_view v) {
+  std::string_view build, pre;
+  if (size_t plus = v.find('+'); plus != std::string_view::npos) {
+    build = v.substr(plus + 1);
+    v = v.substr(0, plus);
+    if (!SemVerIdentifiers(build, 0, false)) return std::nullopt;
+  }
+  if (size_t dash = v.find('-'); dash != std::string_view::npos) {
+    pre = v.substr(dash + 1);
+    v = v.substr(0, dash);
+    if (!SemVerIdentifiers(pre, 0, true)) return std::nullopt;
+  }
+  if (!SemVerIdentifiers(v, 3, true)) return std::nullopt;
+  return v.substr(0, v.find('.'));
+}
+
 Result<RuntimeSpec> RuntimeSpecFromJson(const nlohmann::json& j) {
   RuntimeSpec spec;
   Cursor c;
@@ -797,15 +843,11 @@ Result<RuntimeSpec> RuntimeSpecFromJson(const nlohmann::json& j) {
   }
   // config.md: ociVersion "MUST be in SemVer v2.0.0 format"; this runtime implements 1.x
   // (runtime-tools' misc_props requires "invalid" to be refused).
-  static const std::regex kSemVer(
-      R"(^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*))"
-      R"((?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?)"
-      R"((?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$)");
-  std::smatch v;
-  if (!std::regex_match(spec.oci_version, v, kSemVer))
+  std::optional<std::string_view> major = SemVerMajor(spec.oci_version);
+  if (!major)
     return Error(Errc::kInvalidArgument, "runtime spec: ociVersion \"" + spec.oci_version +
                                              "\" is not a SemVer 2.0.0 version such as \"1.1.0\"");
-  if (v[1] != "1")
+  if (*major != "1")
     return Error(Errc::kUnsupported, "runtime spec: ociVersion " + spec.oci_version +
                                          ": shale implements runtime-spec 1.x");
   // config-linux.md: listenerMetadata "MUST NOT be set if listenerPath is not set".

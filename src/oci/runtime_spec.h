@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -276,6 +277,8 @@ nlohmann::json ToJson(const RuntimeSpec& spec);
 // either side, and there are at most 340 lines (what uid_map takes); a mount with uidMappings
 // must have gidMappings and the reverse.
 Result<RuntimeSpec> RuntimeSpecFromJson(const nlohmann::json& j);
+// The MAJOR of a SemVer 2.0.0 version ("1" of "1.2.0-rc.1+dev"); nullopt if `v` is not one.
+std::optional<std::string_view> SemVerMajor(std::string_view v);
 
 // Docker's default capability set (14 capabilities).
 std::vector<std::string> DefaultCapabilities();

@@ -471,5 +471,18 @@ TEST(RuntimeSpecTest, MountIdMappings) {
   EXPECT_NE(too_many.error().message().find("at most 340"), std::string::npos);
 }
 
+TEST(RuntimeSpecTest, SemVerMajorFollowsTheGrammar) {
+  for (const char* ok : {"1.0.0", "1.1.0", "1.2.0-rc.1", "1.0.0-alpha.beta.1", "1.0.0+20130313",
+                         "1.0.0-0.3.7+exp.sha.5114f85", "10.20.30", "1.0.0-x-y-z.--",
+                         "1.0.0+001"}) {
+    EXPECT_TRUE(SemVerMajor(ok)) << ok;
+  }
+  EXPECT_EQ(SemVerMajor("12.0.3-dev").value_or(""), "12");
+  for (const char* bad : {"", "invalid", "1", "1.0", "1.0.0.0", "01.0.0", "1.00.0", "1.0.0-",
+                          "1.0.0-01", "1.0.0+", "1.0.0-a..b", "1.0.0+a_b", "a.b.c", "1.0.0 "}) {
+    EXPECT_FALSE(SemVerMajor(bad)) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace shale::oci
