@@ -49,8 +49,12 @@ void RegisterCommands(CLI::App& app, Context& ctx) {
 
 int Main(int argc, char** argv) {
   container::TracePhase("main");
-  // shale uses OpenSSL for sha256 only: skip reading openssl.cnf (0.3 ms on every command).
-  OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, nullptr);
+  // shale uses OpenSSL for sha256 only: skip reading openssl.cnf (0.3 ms on every command)
+  // and the tables of every cipher and digest by name, which the default init fills (another
+  // 0.3 ms: EVP_sha256() is fetched from the default provider without them).
+  OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG | OPENSSL_INIT_NO_ADD_ALL_CIPHERS |
+                          OPENSSL_INIT_NO_ADD_ALL_DIGESTS,
+                      nullptr);
   Context ctx;
   const char* env_root = getenv("SHALE_ROOT");
   ctx.root = env_root && *env_root ? env_root : "/var/lib/shale";

@@ -823,7 +823,8 @@ Result<ProcessPlan::Scheduler> PlanScheduler(const oci::Process::Scheduler& s) {
 
 Result<ProcessPlan> PlanProcess(const oci::Process& p, const oci::Capabilities& caps,
                                 bool no_new_privs, const std::optional<oci::Seccomp>& seccomp,
-                                const std::optional<oci::Personality>& personality) {
+                                const std::optional<oci::Personality>& personality,
+                                const std::string& seccomp_cache_dir) {
   ProcessPlan plan;
   if (p.scheduler) plan.scheduler = TRY(PlanScheduler(*p.scheduler));
   if (p.io_priority) {
@@ -848,7 +849,8 @@ Result<ProcessPlan> PlanProcess(const oci::Process& p, const oci::Capabilities& 
                                        "flags yet; remove " + personality->flags[0]);
     plan.personality = static_cast<unsigned long>(*domain);
   }
-  if (seccomp) plan.seccomp = TRY(CompileSeccomp(*seccomp).Wrap("linux.seccomp"));
+  if (seccomp)
+    plan.seccomp = TRY(CompileSeccompCached(*seccomp, seccomp_cache_dir).Wrap("linux.seccomp"));
   if (p.args.empty()) return Error(Errc::kInvalidArgument, "process.args is empty");
   for (const oci::Rlimit& r : p.rlimits) {
     const RlimitName* found = nullptr;
@@ -918,7 +920,7 @@ Result<InitConfig> PlanInit(const oci::RuntimeSpec& spec, const RunOptions& opts
   c.cgroup_v2 = cgroup_v2;
   c.process = TRY(PlanProcess(spec.process, spec.process.capabilities,
                               spec.process.no_new_privileges, spec.linux.seccomp,
-                              spec.linux.personality));
+                              spec.linux.personality, opts.seccomp_cache_dir));
   if (spec.root.path.empty() || spec.root.path[0] != '/')
     return Error(Errc::kInvalidArgument,
                  "root.path \"" + spec.root.path + "\" must be an absolute path");

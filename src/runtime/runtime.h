@@ -44,6 +44,9 @@ struct RunOptions {
   // linux.resources sets no limit, and is refused naming the field if it does (runc's
   // rootless rule, simplified). The state then records no cgroupsPath.
   bool rootless = false;
+  // Where compiled seccomp programs are kept between containers (CompileSeccompCached);
+  // "" = compiled for every container.
+  std::string seccomp_cache_dir;
 };
 using CreateOptions = RunOptions;
 
@@ -110,6 +113,7 @@ struct ExecOptions {
   // The container's state (OciState), sent with the process's seccomp notify fd to
   // linux.seccomp.listenerPath when the filter has SCMP_ACT_NOTIFY rules.
   nlohmann::json state = nlohmann::json::object();
+  std::string seccomp_cache_dir;    // as RunOptions::seccomp_cache_dir
   // Capabilities, no_new_privileges, masked paths are taken from the container's spec; the
   // process (args, env, cwd, user, terminal) from `process`.
 };

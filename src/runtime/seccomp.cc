@@ -7,13 +7,16 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <memory>
 
 #include "runtime/channel.h"
+#include "util/digest.h"
 #include "util/fd.h"
+#include "util/fs.h"
 
 // Linux 5.19; older uapi headers lack the name.
 #ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
@@ -160,6 +163,96 @@ Result<SeccompProgram> CompileSeccomp(const oci::Seccomp& spec) {
     // The kernel takes it only with a listener; without one it would change nothing.
     prog.flags &= ~static_cast<unsigned int>(SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV);
   }
+  return prog;
+}
+
+namespace {
+
+// What a compiled program depends on, as one string: every field of the spec that reaches
+// libseccomp, in order, with lengths so that no two specs read alike.
+std::string SeccompCacheKey(const oci::Seccomp& spec) {
+  std::string k;
+  auto put = [&k](std::string_view v) {
+    k += std::to_string(v.size());
+    k += ':';
+    k += v;
+  };
+  auto put_opt = [&](std::optional<uint32_t> v) { put(v ? std::to_string(*v) : "-"); };
+  const scmp_version* lib = seccomp_version();
+  put(lib ? std::to_string(lib->major) + "." + std::to_string(lib->minor) + "." +
+                std::to_string(lib->micro)
+          : "?");
+  put(std::to_string(seccomp_api_get()));
+  struct utsname u;
+  put(uname(&u) == 0 ? std::string(u.release) + " " + u.machine : "?");
+  put(spec.default_action);
+  put_opt(spec.default_errno_ret);
+  put(std::to_string(spec.architectures.size()));
+  for (const std::string& a : spec.architectures) put(a);
+  put(std::to_string(spec.flags.size()));
+  for (const std::string& f : spec.flags) put(f);
+  put(spec.listener_path.empty() ? "" : "listener");
+  put(std::to_string(spec.syscalls.size()));
+  for (const oci::SeccompSyscall& sc : spec.syscalls) {
+    put(sc.action);
+    put_opt(sc.errno_ret);
+    put(std::to_string(sc.names.size()));
+    for (const std::string& n : sc.names) put(n);
+    put(std::to_string(sc.args.size()));
+    for (const oci::SeccompArg& a : sc.args)
+      put(std::to_string(a.index) + " " + std::to_string(a.value) + " " +
+          std::to_string(a.value_two) + " " + a.op);
+  }
+  return k;
+}
+
+// The file: a header, then the instructions as the kernel takes them.
+struct CachedHeader {
+  char magic[8];  // "shalebpf"
+  uint32_t flags;
+  uint32_t listener;
+  uint32_t count;
+  uint32_t reserved;
+};
+constexpr char kCacheMagic[8] = {'s', 'h', 'a', 'l', 'e', 'b', 'p', 'f'};
+
+std::optional<SeccompProgram> ReadCached(const std::string& path) {
+  auto data = ReadFile(path);
+  if (!data || data->size() < sizeof(CachedHeader)) return std::nullopt;
+  CachedHeader h;
+  memcpy(&h, data->data(), sizeof h);
+  if (memcmp(h.magic, kCacheMagic, sizeof h.magic) != 0 || h.count == 0 ||
+      h.count > BPF_MAXINSNS || data->size() != sizeof h + h.count * sizeof(struct sock_filter))
+    return std::nullopt;
+  SeccompProgram prog;
+  prog.flags = h.flags;
+  prog.listener = h.listener != 0;
+  prog.insns.resize(h.count);
+  memcpy(prog.insns.data(), data->data() + sizeof h, h.count * sizeof(struct sock_filter));
+  return prog;
+}
+
+void WriteCached(const std::string& dir, const std::string& path, const SeccompProgram& prog) {
+  CachedHeader h{};
+  memcpy(h.magic, kCacheMagic, sizeof h.magic);
+  h.flags = prog.flags;
+  h.listener = prog.listener ? 1 : 0;
+  h.count = static_cast<uint32_t>(prog.insns.size());
+  std::string data(reinterpret_cast<const char*>(&h), sizeof h);
+  data.append(reinterpret_cast<const char*>(prog.insns.data()),
+              prog.insns.size() * sizeof(struct sock_filter));
+  // A cache: losing it to a power cut costs one compile, so no fsync.
+  if (MakeDirsAbs(dir, 0700)) (void)WriteFileReplace(path, data, 0600);
+}
+
+}  // namespace
+
+Result<SeccompProgram> CompileSeccompCached(const oci::Seccomp& spec, const std::string& cache_dir) {
+  if (cache_dir.empty()) return CompileSeccomp(spec);
+  std::string path = cache_dir + "/" + Digest::Of(SeccompCacheKey(spec)).hex() + ".bpf";
+  if (std::optional<SeccompProgram> hit = ReadCached(path)) return std::move(*hit);
+  SeccompProgram prog = TRY(CompileSeccomp(spec));
+  if (!prog.empty()) WriteCached(cache_dir, path, prog);
   return prog;
 }
 

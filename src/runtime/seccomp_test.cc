@@ -34,6 +34,54 @@ TEST(SeccompTest, CompilesTheDefaultProfileOnce) {
   printf("default profile: %zu instructions, compiled in %.0f us\n", p->insns.size(), us.count());
 }
 
+// The cache gives back the program CompileSeccomp makes, one file per distinct filter, and
+// a file that does not read back as a program is compiled and written again.
+TEST(SeccompTest, CacheReturnsTheCompiledProgramAndRepairsABadFile) {
+  char tmpl[] = "/tmp/shale-seccomp-cache-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string dir = std::string(tmpl) + "/cache";
+  auto same = [](const SeccompProgram& a, const SeccompProgram& b) {
+    return a.flags == b.flags && a.listener == b.listener && a.insns.size() == b.insns.size() &&
+           memcmp(a.insns.data(), b.insns.data(), a.insns.size() * sizeof(a.insns[0])) == 0;
+  };
+  oci::Seccomp profile = oci::DefaultSeccomp(oci::DefaultCapabilities());
+  auto direct = CompileSeccomp(profile);
+  ASSERT_TRUE(direct) << direct.error().message();
+  auto miss = CompileSeccompCached(profile, dir);
+  ASSERT_TRUE(miss) << miss.error().message();
+  EXPECT_TRUE(same(*direct, *miss));
+  auto files = ListDir(dir);
+  ASSERT_TRUE(files);
+  ASSERT_EQ(files->size(), 1u);
+  std::string file = dir + "/" + (*files)[0];
+  auto hit = CompileSeccompCached(profile, dir);
+  ASSERT_TRUE(hit);
+  EXPECT_TRUE(same(*direct, *hit));
+
+  // Another filter, another file; its program is its own.
+  oci::Seccomp other;
+  other.syscalls.push_back({{"mkdir"}, "SCMP_ACT_ERRNO", 1, {}});
+  auto other_prog = CompileSeccompCached(other, dir);
+  ASSERT_TRUE(other_prog);
+  EXPECT_FALSE(same(*direct, *other_prog));
+  EXPECT_EQ(ListDir(dir)->size(), 2u);
+
+  // Truncated: not trusted, compiled again and rewritten.
+  auto whole = ReadFile(file);
+  ASSERT_TRUE(whole);
+  ASSERT_TRUE(WriteFileReplace(file, whole->substr(0, whole->size() - 3)));
+  auto repaired = CompileSeccompCached(profile, dir);
+  ASSERT_TRUE(repaired);
+  EXPECT_TRUE(same(*direct, *repaired));
+  EXPECT_EQ(ReadFile(file).value_or(""), *whole);
+
+  // Errors are the compiler's, with or without a cache.
+  oci::Seccomp bad;
+  bad.default_action = "SCMP_ACT_NO_SUCH";
+  EXPECT_FALSE(CompileSeccompCached(bad, dir));
+  ASSERT_TRUE(RemoveTreeAbs(tmpl));
+}
+
 TEST(SeccompTest, UnknownNamesSkippedBadValuesRefused) {
   oci::Seccomp s;
   s.syscalls.push_back({{"no_such_syscall", "mkdir"}, "SCMP_ACT_ERRNO", std::nullopt, {}});
