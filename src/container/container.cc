@@ -448,15 +448,10 @@ Result<void> Manager::Destroy(const std::string& id) {
   auto layers = [&]() -> Result<void> {
     TRY(drv.Unmount(id).Wrap("unmount the rootfs"));
     TracePhase("destroy: unmount the rootfs");
-    // The two layers are independent trees: the init layer goes on a second thread while
-    // this one removes the read-write layer (each is ~1 ms of unlinks in the kernel).
-    Result<void> init_gone = Ok();
-    std::thread init_remover([&] { init_gone = drv.Remove(id + "-init"); });
-    Result<void> rw_gone = drv.Remove(id);
-    init_remover.join();
+    // The read-write layer first (it is built on the init layer); their files are deleted
+    // side by side.
+    TRY(drv.RemoveInOrder({id, id + "-init"}).Wrap("remove the read-write and init layers"));
     TracePhase("destroy: remove the read-write and init layers");
-    TRY(std::move(rw_gone).Wrap("remove the read-write layer"));
-    TRY(std::move(init_gone).Wrap("remove the init layer"));
     TRY(images_->RemoveContainerRef(id));
     TracePhase("destroy: remove the container ref");
     return Ok();

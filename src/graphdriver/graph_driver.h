@@ -77,6 +77,13 @@ class GraphDriver {
   // Removes the layer dir and its short link. kBusy if mounted or if another layer is built
   // on it (remove children first). Missing is success.
   virtual Result<void> Remove(std::string_view id) = 0;
+  // Removes `ids` in their order (each child before its parent, as Remove requires), as if
+  // by Remove one after the other; stops at the first error. A driver may delete the
+  // contents of several at once once they are out of sight (overlay2: renamed away).
+  virtual Result<void> RemoveInOrder(const std::vector<std::string>& ids) {
+    for (const std::string& id : ids) TRY(Remove(id));
+    return Ok();
+  }
   // For inspect: LowerDir (absent for a base layer), UpperDir, MergedDir, WorkDir.
   virtual Result<std::map<std::string, std::string>> Metadata(std::string_view id) const = 0;
   virtual std::string Root() const = 0;

@@ -300,6 +300,29 @@ TYPED_TEST_P(GraphDriverSuite, RemoveWhileMountedIsBusy) {
   EXPECT_FALSE(d.Exists("r1"));
 }
 
+// A container's pair (read-write layer on its init layer) goes child first, whatever the
+// driver deletes in parallel; the wrong order is refused and leaves both; missing is fine.
+TYPED_TEST_P(GraphDriverSuite, RemoveInOrderChildFirst) {
+  auto& d = this->d();
+  this->BuildStack("img", 1);
+  SHALE_ASSERT_OK(d.Create("c-init", "img0", LayerKind::kInit));
+  SHALE_ASSERT_OK(d.Create("c", "c-init", LayerKind::kContainer));
+  for (int i = 0; i < 50; ++i) this->Write("c", "d/f" + std::to_string(i), "x");
+  this->Write("c-init", "etc/hosts", "");
+  auto wrong = d.RemoveInOrder({"c-init", "c"});
+  ASSERT_FALSE(wrong.has_value());
+  EXPECT_EQ(wrong.error().code(), Errc::kBusy);
+  EXPECT_TRUE(d.Exists("c") && d.Exists("c-init"));
+  SHALE_ASSERT_OK(d.RemoveInOrder({"c", "c-init"}));
+  EXPECT_FALSE(d.Exists("c") || d.Exists("c-init"));
+  EXPECT_TRUE(d.Exists("img0"));
+  SHALE_ASSERT_OK(d.RemoveInOrder({"c", "c-init"}));
+  // Nothing renamed away is left behind.
+  auto names = ListDir(d.Root());
+  ASSERT_TRUE(names.has_value());
+  for (const std::string& n : *names) EXPECT_NE(n.rfind(".rm-", 0), 0u) << n;
+}
+
 // 150 layers: more than one page of mount(2) options even with Docker's short names.
 TYPED_TEST_P(GraphDriverSuite, DeepStackNewMountApi) {
   auto& d = this->d();
@@ -342,6 +365,6 @@ REGISTER_TYPED_TEST_SUITE_P(GraphDriverSuite, CreateStackStatRemove, CreateTwice
                             BaseLayerViewIsReadOnly, WhiteoutInUpperLayerHidesLowerFile,
                             OpaqueDirectoryHidesLowerChildren, ContainerWritesLandInItsDiff,
                             MountIsIdempotentAndUnmountRemovesMerged, RemoveWhileMountedIsBusy,
-                            DeepStackNewMountApi, DeepStackLegacyMount);
+                            RemoveInOrderChildFirst, DeepStackNewMountApi, DeepStackLegacyMount);
 
 }  // namespace shale::graph::testing

@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
+#include <utility>
 
 #include "graphdriver/graph_driver.h"
 #include "util/fs.h"
@@ -94,9 +96,13 @@ class Overlay2 : public GraphDriver {
   Result<void> Unmount(std::string_view id) override;
   Result<LayerInfo> Stat(std::string_view id) const override;
   Result<void> Remove(std::string_view id) override;
+  Result<void> RemoveInOrder(const std::vector<std::string>& ids) override;
   Result<std::map<std::string, std::string>> Metadata(std::string_view id) const override;
 
  private:
+  // Remove's checks, the rename out of sight and the short link: the path of the renamed
+  // dir, whose contents are left to delete ("" when the layer did not exist).
+  Result<std::string> TakeAway(std::string_view id);
   std::string Path(std::string_view id) const { return root_ + "/" + std::string(id); }
   Result<void> CheckExists(std::string_view id) const {
     if (!ValidLayerId(id))
@@ -306,11 +312,11 @@ Result<LayerInfo> Overlay2::Stat(std::string_view id) const {
   return info;
 }
 
-Result<void> Overlay2::Remove(std::string_view id) {
+Result<std::string> Overlay2::TakeAway(std::string_view id) {
   const std::string sid(id);
   const std::string what = "overlay2: remove layer " + sid;
   if (!ValidLayerId(id)) return Error(Errc::kInvalidArgument, what + ": invalid layer id");
-  if (!PathExists(Path(id))) return Ok();
+  if (!PathExists(Path(id))) return std::string();
   if (sys::IsMountPoint(Path(id) + "/merged"))
     return Error(Errc::kBusy, what + ": it is mounted at " + Path(id) +
                                   "/merged; unmount it (stop its container) first");
@@ -340,7 +346,39 @@ Result<void> Overlay2::Remove(std::string_view id) {
     if (unlink(lp.c_str()) != 0 && errno != ENOENT)
       return Error::FromErrno(errno, what + ": unlink " + lp);
   }
-  TRY(RemoveTreeAbs(doomed).Wrap(what));
+  return doomed;
+}
+
+Result<void> Overlay2::Remove(std::string_view id) {
+  std::string doomed = TRY(TakeAway(id));
+  if (doomed.empty()) return Ok();
+  return RemoveTreeAbs(doomed).Wrap("overlay2: remove layer " + std::string(id));
+}
+
+Result<void> Overlay2::RemoveInOrder(const std::vector<std::string>& ids) {
+  // Each layer is renamed away before the next one's check for children, so a parent's
+  // check never sees the child that goes with it; then the renamed trees are deleted at
+  // once, one thread each (a container's init and read-write layers: ~1 ms of unlinks
+  // each, in the kernel).
+  std::vector<std::pair<std::string, std::string>> doomed;  // layer id, renamed dir
+  Result<void> taken = Ok();
+  for (const std::string& id : ids) {
+    auto d = TakeAway(id);
+    if (!d) {
+      taken = std::move(d).error();
+      break;
+    }
+    if (!d->empty()) doomed.emplace_back(id, std::move(*d));
+  }
+  std::vector<Result<void>> removed(doomed.size(), Ok());
+  std::vector<std::thread> workers;
+  for (size_t i = 1; i < doomed.size(); ++i)
+    workers.emplace_back([&, i] { removed[i] = RemoveTreeAbs(doomed[i].second); });
+  if (!doomed.empty()) removed[0] = RemoveTreeAbs(doomed[0].second);
+  for (std::thread& w : workers) w.join();
+  TRY(std::move(taken));
+  for (size_t i = 0; i < doomed.size(); ++i)
+    TRY(std::move(removed[i]).Wrap("overlay2: remove layer " + doomed[i].first));
   return Ok();
 }
 
