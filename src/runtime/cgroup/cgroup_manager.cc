@@ -316,14 +316,16 @@ Result<void> KillProcsIn(const std::string& dir) {
 }
 
 Result<void> RemoveCgroupDir(const std::string& dir) {
-  auto pids = ReadProcs(dir);
-  if (pids && !pids->empty())
-    return Error(Errc::kBusy, "rmdir " + dir + ": cgroup still has " +
-                                  std::to_string(pids->size()) + " task(s)");
-  // A task that just exited may still be accounted for a moment: retry EBUSY briefly.
+  // rmdir first: the common case (no task left) costs one call per hierarchy; the tasks are
+  // read only when the kernel refuses.
   for (int i = 0; i < 100; ++i) {
     if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return Ok();
     if (errno != EBUSY) return Error::FromErrno(errno, "rmdir " + dir);
+    auto pids = ReadProcs(dir);
+    if (pids && !pids->empty())
+      return Error(Errc::kBusy, "rmdir " + dir + ": cgroup still has " +
+                                    std::to_string(pids->size()) + " task(s)");
+    // A task that just exited may still be accounted for a moment: retry EBUSY briefly.
     struct timespec ts = {0, 5 * 1000 * 1000};
     nanosleep(&ts, nullptr);
   }
