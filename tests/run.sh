@@ -14,6 +14,7 @@ ASAN_BUILD="${2:-}"
 passed=0
 failed=0
 skipped=0
+suite_start=$SECONDS
 log_dir=$(mktemp -d /tmp/shale-tests.XXXXXX)
 trap 'rm -rf "$log_dir"' EXIT
 
@@ -24,7 +25,7 @@ tally() {  # tally NAME PASSED FAILED SKIPPED
     echo "$name: $s skipped, counted as failed (SHALE_CI=1: every dependency is installed)"
     f=$((f + s))
   fi
-  echo "$name: $p passed, $f failed, $s skipped"
+  echo "$name: $p passed, $f failed, $s skipped ($((SECONDS - suite_start)) s)"
   passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
 }
 
@@ -32,6 +33,7 @@ tally() {  # tally NAME PASSED FAILED SKIPPED
 # summary counts as one failure.
 run_gtest() {
   local name=$1 bin=$2 log="$log_dir/$1.gtest.log"
+  suite_start=$SECONDS
   echo "== $name (gtest)"
   "$bin" --gtest_brief=1 >"$log" 2>&1
   local rc=$?
@@ -56,8 +58,9 @@ run_bats() {
   local name=$1 prefix=$2
   shift 2
   local tap="$log_dir/$name.tap"
+  suite_start=$SECONDS
   echo "== $name (bats)"
-  bats --tap "$@" >"$tap" 2>&1
+  bats --tap --timing "$@" >"$tap" 2>&1
   sed "s/^\(\(not \)\?ok [0-9]* \)/\1$prefix/" "$tap"
   local p f s
   s=$(grep -cE '^ok .* # skip' "$tap" || true)

@@ -29,6 +29,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "container/seccomp_cache.h"
 #include "container/spec.h"
 #include "image/image_store.h"
 #include "layer/layer.h"
@@ -149,7 +150,7 @@ class Manager {
 
  private:
   Manager(std::string root, std::unique_ptr<image::ImageStore> images)
-      : root_(root), images_(std::move(images)), networks_(root) {}
+      : root_(root), images_(std::move(images)), networks_(root), seccomp_cache_(root + "/seccomp") {}
   // The network part of Prepare: joins (container:) or attaches (bridge, user networks) and
   // sets the spec's network namespace path. The published ports stay held in held_ports_,
   // which the monitor inherits across fork.
@@ -191,6 +192,7 @@ class Manager {
   std::string root_;
   std::unique_ptr<image::ImageStore> images_;
   network::Networks networks_;
+  SeccompCacheDir seccomp_cache_;  // <root>/seccomp
   std::vector<UniqueFd> held_ports_;
   network::PendingOp pending_network_;  // inherited by the monitor like held_ports_
   std::string begun_network_id_;        // the container BeginNetwork attaches, until Prepare

@@ -257,7 +257,7 @@ int Manager::Supervise(const Record& r, const oci::RuntimeSpec& spec, bool attac
   ro.container_id = r.id;
   ro.no_pivot = r.host.no_pivot;
   ro.die_with_parent = true;
-  ro.seccomp_cache_dir = root_ + "/seccomp";
+  ro.seccomp_cache = &seccomp_cache_;
   if (!spec.process.terminal) {
     if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
       Error e = Error::FromErrno(errno, "pipe");
@@ -498,7 +498,7 @@ Result<int> Manager::Exec(const std::string& id, const ExecRequest& req) {
   }
   UniqueFd devnull = OpenDevNull();
   runtime::ExecOptions eo;
-  eo.seccomp_cache_dir = root_ + "/seccomp";
+  eo.seccomp_cache = &seccomp_cache_;
   if (!req.tty && !req.interactive) eo.stdio.in = devnull.get();
   runtime::Started st = TRY(runtime::Exec(s.pid, spec, p, eo));
   devnull.reset();

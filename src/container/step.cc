@@ -56,7 +56,7 @@ Result<int> Manager::RunStep(const std::string& id, const StepIo& io) {
   ro.container_id = id;
   ro.no_pivot = r.host.no_pivot;
   ro.die_with_parent = true;
-  ro.seccomp_cache_dir = root_ + "/seccomp";
+  ro.seccomp_cache = &seccomp_cache_;
   ro.stdio.in = devnull.get();
   ro.stdio.out = io.out;
   ro.stdio.err = io.err;

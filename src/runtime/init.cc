@@ -824,7 +824,7 @@ Result<ProcessPlan::Scheduler> PlanScheduler(const oci::Process::Scheduler& s) {
 Result<ProcessPlan> PlanProcess(const oci::Process& p, const oci::Capabilities& caps,
                                 bool no_new_privs, const std::optional<oci::Seccomp>& seccomp,
                                 const std::optional<oci::Personality>& personality,
-                                const std::string& seccomp_cache_dir) {
+                                SeccompCache* seccomp_cache) {
   ProcessPlan plan;
   if (p.scheduler) plan.scheduler = TRY(PlanScheduler(*p.scheduler));
   if (p.io_priority) {
@@ -850,7 +850,7 @@ Result<ProcessPlan> PlanProcess(const oci::Process& p, const oci::Capabilities& 
     plan.personality = static_cast<unsigned long>(*domain);
   }
   if (seccomp)
-    plan.seccomp = TRY(CompileSeccompCached(*seccomp, seccomp_cache_dir).Wrap("linux.seccomp"));
+    plan.seccomp = TRY(CompileSeccompCached(*seccomp, seccomp_cache).Wrap("linux.seccomp"));
   if (p.args.empty()) return Error(Errc::kInvalidArgument, "process.args is empty");
   for (const oci::Rlimit& r : p.rlimits) {
     const RlimitName* found = nullptr;
@@ -920,7 +920,7 @@ Result<InitConfig> PlanInit(const oci::RuntimeSpec& spec, const RunOptions& opts
   c.cgroup_v2 = cgroup_v2;
   c.process = TRY(PlanProcess(spec.process, spec.process.capabilities,
                               spec.process.no_new_privileges, spec.linux.seccomp,
-                              spec.linux.personality, opts.seccomp_cache_dir));
+                              spec.linux.personality, opts.seccomp_cache));
   if (spec.root.path.empty() || spec.root.path[0] != '/')
     return Error(Errc::kInvalidArgument,
                  "root.path \"" + spec.root.path + "\" must be an absolute path");

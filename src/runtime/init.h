@@ -135,13 +135,13 @@ struct InitConfig {
 };
 
 // Builds the ProcessPlan: resolves capability and rlimit names, the scheduler, the I/O
-// priority and the personality, compiles `seccomp` if set (through the cache in
-// `seccomp_cache_dir` when not ""). kInvalidArgument naming the bad value. Runs in the parent.
+// priority and the personality, compiles `seccomp` if set (through `seccomp_cache` when
+// not null). kInvalidArgument naming the bad value. Runs in the parent.
 Result<ProcessPlan> PlanProcess(const oci::Process& p, const oci::Capabilities& caps,
                                 bool no_new_privs,
                                 const std::optional<oci::Seccomp>& seccomp = std::nullopt,
                                 const std::optional<oci::Personality>& personality = std::nullopt,
-                                const std::string& seccomp_cache_dir = "");
+                                SeccompCache* seccomp_cache = nullptr);
 Result<InitConfig> PlanInit(const oci::RuntimeSpec& spec, const RunOptions& opts,
                             bool cgroup_v2);
 

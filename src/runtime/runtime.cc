@@ -671,7 +671,7 @@ Result<Started> Exec(pid_t init_pid, const oci::RuntimeSpec& spec, const oci::Pr
                      const ExecOptions& opts) {
   ProcessPlan plan = TRY(PlanProcess(process, spec.process.capabilities,
                                      spec.process.no_new_privileges, spec.linux.seccomp,
-                                     spec.linux.personality, opts.seccomp_cache_dir));
+                                     spec.linux.personality, opts.seccomp_cache));
   std::string base = "/proc/" + std::to_string(init_pid) + "/ns/";
   std::vector<UniqueFd> ns_fds;
   std::vector<std::pair<int, int>> join;

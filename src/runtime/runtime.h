@@ -24,6 +24,8 @@
 
 namespace shale::runtime {
 
+class SeccompCache;  // seccomp.h
+
 struct Stdio {
   int in = -1, out = -1, err = -1;  // -1: inherit the caller's
 };
@@ -45,8 +47,8 @@ struct RunOptions {
   // rootless rule, simplified). The state then records no cgroupsPath.
   bool rootless = false;
   // Where compiled seccomp programs are kept between containers (CompileSeccompCached);
-  // "" = compiled for every container.
-  std::string seccomp_cache_dir;
+  // nullptr = compiled for every container. Not owned.
+  SeccompCache* seccomp_cache = nullptr;
 };
 using CreateOptions = RunOptions;
 
@@ -113,7 +115,7 @@ struct ExecOptions {
   // The container's state (OciState), sent with the process's seccomp notify fd to
   // linux.seccomp.listenerPath when the filter has SCMP_ACT_NOTIFY rules.
   nlohmann::json state = nlohmann::json::object();
-  std::string seccomp_cache_dir;    // as RunOptions::seccomp_cache_dir
+  SeccompCache* seccomp_cache = nullptr;  // as RunOptions::seccomp_cache
   // Capabilities, no_new_privileges, masked paths are taken from the container's spec; the
   // process (args, env, cwd, user, terminal) from `process`.
 };

@@ -14,9 +14,7 @@
 #include <memory>
 
 #include "runtime/channel.h"
-#include "util/digest.h"
 #include "util/fd.h"
-#include "util/fs.h"
 
 // Linux 5.19; older uapi headers lack the name.
 #ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
@@ -166,10 +164,6 @@ Result<SeccompProgram> CompileSeccomp(const oci::Seccomp& spec) {
   return prog;
 }
 
-namespace {
-
-// What a compiled program depends on, as one string: every field of the spec that reaches
-// libseccomp, in order, with lengths so that no two specs read alike.
 std::string SeccompCacheKey(const oci::Seccomp& spec) {
   std::string k;
   auto put = [&k](std::string_view v) {
@@ -206,53 +200,12 @@ std::string SeccompCacheKey(const oci::Seccomp& spec) {
   return k;
 }
 
-// The file: a header, then the instructions as the kernel takes them.
-struct CachedHeader {
-  char magic[8];  // "shalebpf"
-  uint32_t flags;
-  uint32_t listener;
-  uint32_t count;
-  uint32_t reserved;
-};
-constexpr char kCacheMagic[8] = {'s', 'h', 'a', 'l', 'e', 'b', 'p', 'f'};
-
-std::optional<SeccompProgram> ReadCached(const std::string& path) {
-  auto data = ReadFile(path);
-  if (!data || data->size() < sizeof(CachedHeader)) return std::nullopt;
-  CachedHeader h;
-  memcpy(&h, data->data(), sizeof h);
-  if (memcmp(h.magic, kCacheMagic, sizeof h.magic) != 0 || h.count == 0 ||
-      h.count > BPF_MAXINSNS || data->size() != sizeof h + h.count * sizeof(struct sock_filter))
-    return std::nullopt;
-  SeccompProgram prog;
-  prog.flags = h.flags;
-  prog.listener = h.listener != 0;
-  prog.insns.resize(h.count);
-  memcpy(prog.insns.data(), data->data() + sizeof h, h.count * sizeof(struct sock_filter));
-  return prog;
-}
-
-void WriteCached(const std::string& dir, const std::string& path, const SeccompProgram& prog) {
-  CachedHeader h{};
-  memcpy(h.magic, kCacheMagic, sizeof h.magic);
-  h.flags = prog.flags;
-  h.listener = prog.listener ? 1 : 0;
-  h.count = static_cast<uint32_t>(prog.insns.size());
-  std::string data(reinterpret_cast<const char*>(&h), sizeof h);
-  data.append(reinterpret_cast<const char*>(prog.insns.data()),
-              prog.insns.size() * sizeof(struct sock_filter));
-  // A cache: losing it to a power cut costs one compile, so no fsync.
-  if (MakeDirsAbs(dir, 0700)) (void)WriteFileReplace(path, data, 0600);
-}
-
-}  // namespace
-
-Result<SeccompProgram> CompileSeccompCached(const oci::Seccomp& spec, const std::string& cache_dir) {
-  if (cache_dir.empty()) return CompileSeccomp(spec);
-  std::string path = cache_dir + "/" + Digest::Of(SeccompCacheKey(spec)).hex() + ".bpf";
-  if (std::optional<SeccompProgram> hit = ReadCached(path)) return std::move(*hit);
+Result<SeccompProgram> CompileSeccompCached(const oci::Seccomp& spec, SeccompCache* cache) {
+  if (!cache) return CompileSeccomp(spec);
+  std::string key = SeccompCacheKey(spec);
+  if (std::optional<SeccompProgram> hit = cache->Get(key)) return std::move(*hit);
   SeccompProgram prog = TRY(CompileSeccomp(spec));
-  if (!prog.empty()) WriteCached(cache_dir, path, prog);
+  if (!prog.empty()) cache->Put(key, prog);
   return prog;
 }
 

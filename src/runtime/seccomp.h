@@ -11,6 +11,7 @@
 #include <linux/filter.h>
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,14 +40,24 @@ struct SeccompProgram {
 // agent that has no fd yet), or on sendmsg (the init hands the notify fd over with it).
 Result<SeccompProgram> CompileSeccomp(const oci::Seccomp& spec);
 
-// CompileSeccomp through a cache of compiled programs in `cache_dir` ("" = no cache): one
-// file per distinct filter, named by the sha256 of the spec's seccomp fields, libseccomp's
-// version and API level, and the kernel release (what the program depends on). The default
-// profile costs libseccomp ~0.7 ms of CPU to compile (every rule translated for three
-// architectures) on every container start; a hit reads ~2 KB instead. The directory is
-// made when missing; a file that does not read back as a program is compiled and written
-// again. Errors are CompileSeccomp's; a cache that cannot be written is only skipped.
-Result<SeccompProgram> CompileSeccompCached(const oci::Seccomp& spec, const std::string& cache_dir);
+// What a compiled program depends on, as one string: every field of `spec` that reaches
+// libseccomp, libseccomp's version and API level, and the kernel release and machine. Equal
+// keys compile to equal programs. Pure but for those reads.
+std::string SeccompCacheKey(const oci::Seccomp& spec);
+
+// Compiled programs kept between containers, by SeccompCacheKey. The engine keeps them in
+// its store (container/seccomp_cache.h); the runtime alone compiles every time.
+class SeccompCache {
+ public:
+  virtual ~SeccompCache() = default;
+  virtual std::optional<SeccompProgram> Get(const std::string& key) = 0;
+  virtual void Put(const std::string& key, const SeccompProgram& prog) = 0;
+};
+
+// CompileSeccomp through `cache` (nullptr: none): the default profile costs libseccomp
+// ~0.7 ms of CPU to compile (every rule translated for three architectures) on every
+// container start; a hit reads ~2 KB instead. Errors are CompileSeccomp's.
+Result<SeccompProgram> CompileSeccompCached(const oci::Seccomp& spec, SeccompCache* cache);
 
 // The linux.seccomp.flags CompileSeccomp takes (features.md knownFlags), and those of them
 // this kernel takes too (supportedFlags; asked of seccomp(2), as runc does).

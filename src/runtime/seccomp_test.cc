@@ -34,52 +34,31 @@ TEST(SeccompTest, CompilesTheDefaultProfileOnce) {
   printf("default profile: %zu instructions, compiled in %.0f us\n", p->insns.size(), us.count());
 }
 
-// The cache gives back the program CompileSeccomp makes, one file per distinct filter, and
-// a file that does not read back as a program is compiled and written again.
-TEST(SeccompTest, CacheReturnsTheCompiledProgramAndRepairsABadFile) {
-  char tmpl[] = "/tmp/shale-seccomp-cache-XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  std::string dir = std::string(tmpl) + "/cache";
-  auto same = [](const SeccompProgram& a, const SeccompProgram& b) {
-    return a.flags == b.flags && a.listener == b.listener && a.insns.size() == b.insns.size() &&
-           memcmp(a.insns.data(), b.insns.data(), a.insns.size() * sizeof(a.insns[0])) == 0;
+// The key changes with every field that reaches libseccomp, and only with them.
+TEST(SeccompTest, CacheKeyFollowsTheSpec) {
+  oci::Seccomp a = oci::DefaultSeccomp(oci::DefaultCapabilities());
+  oci::Seccomp b = a;
+  EXPECT_EQ(SeccompCacheKey(a), SeccompCacheKey(b));
+  b.listener_metadata = "only for the listener";
+  EXPECT_EQ(SeccompCacheKey(a), SeccompCacheKey(b));
+  auto differs = [&](auto change) {
+    oci::Seccomp c = a;
+    change(c);
+    return SeccompCacheKey(c) != SeccompCacheKey(a);
   };
-  oci::Seccomp profile = oci::DefaultSeccomp(oci::DefaultCapabilities());
-  auto direct = CompileSeccomp(profile);
-  ASSERT_TRUE(direct) << direct.error().message();
-  auto miss = CompileSeccompCached(profile, dir);
-  ASSERT_TRUE(miss) << miss.error().message();
-  EXPECT_TRUE(same(*direct, *miss));
-  auto files = ListDir(dir);
-  ASSERT_TRUE(files);
-  ASSERT_EQ(files->size(), 1u);
-  std::string file = dir + "/" + (*files)[0];
-  auto hit = CompileSeccompCached(profile, dir);
-  ASSERT_TRUE(hit);
-  EXPECT_TRUE(same(*direct, *hit));
-
-  // Another filter, another file; its program is its own.
-  oci::Seccomp other;
-  other.syscalls.push_back({{"mkdir"}, "SCMP_ACT_ERRNO", 1, {}});
-  auto other_prog = CompileSeccompCached(other, dir);
-  ASSERT_TRUE(other_prog);
-  EXPECT_FALSE(same(*direct, *other_prog));
-  EXPECT_EQ(ListDir(dir)->size(), 2u);
-
-  // Truncated: not trusted, compiled again and rewritten.
-  auto whole = ReadFile(file);
-  ASSERT_TRUE(whole);
-  ASSERT_TRUE(WriteFileReplace(file, whole->substr(0, whole->size() - 3)));
-  auto repaired = CompileSeccompCached(profile, dir);
-  ASSERT_TRUE(repaired);
-  EXPECT_TRUE(same(*direct, *repaired));
-  EXPECT_EQ(ReadFile(file).value_or(""), *whole);
-
-  // Errors are the compiler's, with or without a cache.
-  oci::Seccomp bad;
-  bad.default_action = "SCMP_ACT_NO_SUCH";
-  EXPECT_FALSE(CompileSeccompCached(bad, dir));
-  ASSERT_TRUE(RemoveTreeAbs(tmpl));
+  EXPECT_TRUE(differs([](oci::Seccomp& c) { c.default_action = "SCMP_ACT_KILL"; }));
+  EXPECT_TRUE(differs([](oci::Seccomp& c) { c.default_errno_ret = 38; }));
+  EXPECT_TRUE(differs([](oci::Seccomp& c) { c.architectures.pop_back(); }));
+  EXPECT_TRUE(differs([](oci::Seccomp& c) { c.flags.push_back("SECCOMP_FILTER_FLAG_LOG"); }));
+  EXPECT_TRUE(differs([](oci::Seccomp& c) { c.syscalls[0].names.pop_back(); }));
+  EXPECT_TRUE(differs([](oci::Seccomp& c) { c.syscalls[0].action = "SCMP_ACT_LOG"; }));
+  EXPECT_TRUE(differs([](oci::Seccomp& c) { c.syscalls.back().args.push_back({1, 2, 3, "SCMP_CMP_EQ"}); }));
+  EXPECT_TRUE(differs([](oci::Seccomp& c) { c.listener_path = "/run/agent.sock"; }));
+  // Names that run together must not collide: lengths are part of the key.
+  oci::Seccomp x, y;
+  x.syscalls.push_back({{"ab", "c"}, "SCMP_ACT_ERRNO", std::nullopt, {}});
+  y.syscalls.push_back({{"a", "bc"}, "SCMP_ACT_ERRNO", std::nullopt, {}});
+  EXPECT_NE(SeccompCacheKey(x), SeccompCacheKey(y));
 }
 
 TEST(SeccompTest, UnknownNamesSkippedBadValuesRefused) {
