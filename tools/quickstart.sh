@@ -51,7 +51,10 @@ build_tree() {  # build_tree DIR [CMAKE_ARGS...]
   make -C "$dir" -j"$(nproc)" --no-print-directory shale shale-init shale_unit_tests shale_probe shale_seccomp_agent 2>&1 | grep -vE '^\[|^make' || true
   test -x "$dir/shale"
 }
-build_tree build
+# -g1: line tables only (backtraces, perf and sanitizer reports keep file:line), ~30% less
+# compile time than -g (container/spec.cc: 10.9 s with -g, 7.6 s with -g1); a developer's
+# own tree can take full -g.
+build_tree build -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG"
 
 case "$what" in
   demo) exec tools/demo.sh ;;

@@ -153,7 +153,9 @@ TEST(DockerfileTest, ParserDirectives) {
                            "FROM x\n# escape=`\n", "# unknowndirective=value\n# escape=`\nFROM x\n",
                            "# escape \\\n=`\nFROM x\n"}) {
     auto r = ParseDockerfile(text);
-    if (r) EXPECT_EQ(r->escape, '\\') << text;
+    if (r) {
+      EXPECT_EQ(r->escape, '\\') << text;
+    }
   }
   auto twice = ParseDockerfile("# escape=\\\n# escape=`\nFROM x\n");
   ASSERT_FALSE(twice);

@@ -476,7 +476,7 @@ Result<LoadResult> StoreImpl::Load(int fd, const std::string& name) {
         int64_t pos = off + static_cast<int64_t>(head.size());
         int64_t end = off + esize;
         size_t head_off = 0;
-        read = [=, ar, head = std::move(head)](char* buf, size_t len) mutable -> Result<size_t> {
+        read = [=, head = std::move(head)](char* buf, size_t len) mutable -> Result<size_t> {
           if (head_off < head.size()) {
             size_t k = std::min(len, head.size() - head_off);
             memcpy(buf, head.data() + head_off, k);

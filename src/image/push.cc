@@ -159,10 +159,6 @@ Result<PushResult> StoreImpl::Push(std::string_view ref_text, const PushOptions&
   Image img = TRY(Resolve(ref.FamiliarName() + ":" + ref.tag));
   std::string config = TRY(imagedb_.Get(img.id));
   std::string full_repo = ref.FullName();
-  auto progress = [&](const Digest& d, const std::string& status, int64_t done, int64_t total) {
-    if (opts.progress) opts.progress(d.Short(), status, done, total);
-  };
-
   // The blob of each layer, made (and kept) where none is known.
   std::vector<PushBlob> blobs;
   std::vector<nlohmann::json> sources;

@@ -167,8 +167,12 @@ TEST(TarSplit, ChangedDiffDirIsCorrupt) {
     UniqueFd in = MemFd(tar);
     ASSERT_TRUE(ApplyFd(sb.root, in.get(), opts));
     std::string f = sb.root_path + "/f";
-    if (std::string(change) == "same size") ASSERT_TRUE(WriteFileAtomic(f, std::string(1000, 'y'), 0644));
-    if (std::string(change) == "longer") ASSERT_TRUE(WriteFileAtomic(f, std::string(1001, 'x'), 0644));
+    if (std::string(change) == "same size") {
+      ASSERT_TRUE(WriteFileAtomic(f, std::string(1000, 'y'), 0644));
+    }
+    if (std::string(change) == "longer") {
+      ASSERT_TRUE(WriteFileAtomic(f, std::string(1001, 'x'), 0644));
+    }
     if (std::string(change) == "gone") unlink(f.c_str());
     lseek(split.get(), 0, SEEK_SET);
     UniqueFd out(memfd_create("out", MFD_CLOEXEC));

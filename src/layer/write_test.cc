@@ -157,8 +157,11 @@ TEST(WriteDiff, ClampMtime) {
   o.clamp_mtime = 1650000000;
   for (auto& e : ListTar(WriteDiffString(sb.root, o))) EXPECT_LE(e.mtime, 1650000000) << e.name;
   auto es = ListTar(WriteDiffString(sb.root, o));
-  for (auto& e : es)
-    if (e.name == "etc/passwd" || e.name == "b/hard") EXPECT_EQ(e.mtime, 1600000000);
+  for (auto& e : es) {
+    if (e.name == "etc/passwd" || e.name == "b/hard") {
+      EXPECT_EQ(e.mtime, 1600000000);
+    }
+  }
 }
 
 TEST(WriteTree, KeepsDevicesAsDevices) {

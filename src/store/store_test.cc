@@ -57,7 +57,9 @@ TEST_F(StoreTest, RepositoriesSaveIsAtomic) {
   bool root = geteuid() == 0;
   auto res = r.Save(path);
   ::chmod(tmp_.path().c_str(), 0700);
-  if (!root) EXPECT_FALSE(res);
+  if (!root) {
+    EXPECT_FALSE(res);
+  }
   auto names = ListDir(tmp_.path());
   ASSERT_TRUE(names);
   EXPECT_EQ(*names, std::vector<std::string>{"repositories.json"});  // no temp file left
