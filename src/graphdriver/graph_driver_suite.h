@@ -309,6 +309,9 @@ TYPED_TEST_P(GraphDriverSuite, RemoveInOrderChildFirst) {
   SHALE_ASSERT_OK(d.Create("c", "c-init", LayerKind::kContainer));
   for (int i = 0; i < 50; ++i) this->Write("c", "d/f" + std::to_string(i), "x");
   this->Write("c-init", "etc/hosts", "");
+  auto alone = d.Remove("c-init");  // its read-write layer stands on it
+  ASSERT_FALSE(alone.has_value());
+  EXPECT_EQ(alone.error().code(), Errc::kBusy);
   auto wrong = d.RemoveInOrder({"c-init", "c"});
   ASSERT_FALSE(wrong.has_value());
   EXPECT_EQ(wrong.error().code(), Errc::kBusy);

@@ -327,15 +327,25 @@ Result<std::string> Overlay2::TakeAway(std::string_view id) {
   if (!link.empty() && PathExists(Path(id) + "/committed")) {
     // A child's `lower` starts with its parent's short link.
     std::string mine = "l/" + link;
-    auto names = TRY(ListDir(root_).Wrap(what));
-    for (const auto& n : names) {
-      if (n == sid || !ValidLayerId(n)) continue;
+    auto is_child = [&](const std::string& n) {
       auto lower = ReadFile(Path(n) + "/lower");
-      if (!lower) continue;
+      if (!lower) return false;
       std::string_view first = Trim(*lower);
-      first = first.substr(0, first.find(':'));
-      if (first == mine)
-        return Error(Errc::kBusy, what + ": layer " + n + " is built on it; remove that first");
+      return first.substr(0, first.find(':')) == mine;
+    };
+    auto busy = [&](const std::string& n) {
+      return Error(Errc::kBusy, what + ": layer " + n + " is built on it; remove that first");
+    };
+    if (EndsWith(sid, "-init")) {
+      // A container's init layer (Docker's layer store names it "<mount id>-init") has one
+      // child at most, its container's read-write layer "<mount id>": that one is checked,
+      // not every layer of the store (a container's removal read one file per layer).
+      std::string rw = sid.substr(0, sid.size() - 5);
+      if (ValidLayerId(rw) && is_child(rw)) return busy(rw);
+    } else {
+      auto names = TRY(ListDir(root_).Wrap(what));
+      for (const auto& n : names)
+        if (n != sid && ValidLayerId(n) && is_child(n)) return busy(n);
     }
   }
   // Rename away first so the layer vanishes at once; the slow delete happens after.

@@ -295,8 +295,8 @@ Result<Image> StoreImpl::Get(const Digest& id) {
     if (t) img.created_unix = *t / 1000000000;
   }
   img.parent = imagedb_.Parent(id);
-  auto repos = TRY(store::Repositories::Load(repositories_path()));
-  img.repo_tags = repos.RefsFor(id);
+  const store::Repositories* repos = TRY(RepositoriesForReading());
+  img.repo_tags = repos->RefsFor(id);
   if (auto info = ImageManifestInfo(id); info && info->contains("repoDigests") &&
                                          (*info)["repoDigests"].is_array())
     for (const auto& r : (*info)["repoDigests"])
@@ -305,8 +305,25 @@ Result<Image> StoreImpl::Get(const Digest& id) {
 }
 
 Result<std::vector<std::string>> StoreImpl::TagsOf(const Digest& id) {
-  auto repos = TRY(store::Repositories::Load(repositories_path()));
-  return repos.RefsFor(id);
+  const store::Repositories* repos = TRY(RepositoriesForReading());
+  return repos->RefsFor(id);
+}
+
+Result<const store::Repositories*> StoreImpl::RepositoriesForReading() {
+  std::string path = repositories_path();
+  RepositoriesVersion v;
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0) {
+    v = {true, st.st_dev, st.st_ino, st.st_size,
+         int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec};
+  } else if (errno != ENOENT) {
+    return Error::FromErrno(errno, "stat " + path);
+  }
+  // Replaced between the stat and the read: the next call sees another version and reads
+  // it again.
+  if (!repositories_ || repositories_->first != v)
+    repositories_.emplace(v, TRY(store::Repositories::Load(path)));
+  return &repositories_->second;
 }
 
 Result<Image> StoreImpl::Resolve(std::string_view ref) {
@@ -319,8 +336,8 @@ Result<Image> StoreImpl::Resolve(std::string_view ref) {
   if (ref.substr(0, 7) != "sha256:") {
     auto parsed = oci::ParseReference(ref);
     if (parsed && !parsed->tag.empty()) {
-      auto repos = TRY(store::Repositories::Load(repositories_path()));
-      auto id = repos.Lookup(parsed->FamiliarName() + ":" + parsed->tag);
+      const store::Repositories* repos = TRY(RepositoriesForReading());
+      auto id = repos->Lookup(parsed->FamiliarName() + ":" + parsed->tag);
       if (id) return Get(*id);
     }
   }

@@ -1,6 +1,10 @@
 // The ImageStore implementation (internal to image/).
 #pragma once
 
+#include <utility>
+
+#include <sys/stat.h>
+
 #include <memory>
 #include <optional>
 #include <set>
@@ -138,6 +142,11 @@ class StoreImpl : public ImageStore {
   store::LayerStore& layers() { return layers_; }
   store::ImageDb& imagedb() { return imagedb_; }
   std::string repositories_path() const { return root_ + "/image/overlay2/repositories.json"; }
+  // repositories.json for reading, parsed once per version of the file: every write replaces
+  // it by rename, so its device, inode, size and mtime name its content. `run` resolved its
+  // image twice, each time parsing the file twice (the tag lookup, then the image's tags):
+  // four parses of a file that grows with every tag in the store. Writers Load their own.
+  Result<const store::Repositories*> RepositoriesForReading();
   std::string tmp_dir() const { return root_ + "/tmp"; }
   // A new empty file in the txn dir; its path in *path.
   Result<UniqueFd> TxnFile(Txn& txn, const char* prefix, std::string* path);
@@ -148,6 +157,15 @@ class StoreImpl : public ImageStore {
   store::ContentStore content_;
   store::LayerStore layers_;
   store::ImageDb imagedb_;
+  struct RepositoriesVersion {
+    bool exists = false;
+    dev_t dev = 0;
+    ino_t ino = 0;
+    off_t size = 0;
+    int64_t mtime_ns = 0;
+    bool operator==(const RepositoriesVersion&) const = default;
+  };
+  std::optional<std::pair<RepositoriesVersion, store::Repositories>> repositories_;
 };
 
 std::string RepoOfTag(const std::string& familiar);
