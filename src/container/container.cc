@@ -296,8 +296,7 @@ Result<std::string> Manager::Create(const CreateOptions& o) {
   guard.cleanup_ = [&]() -> Result<void> {
     if (began_network) AbandonNetwork(id);
     if (made_ref) (void)images_->RemoveContainerRef(id);
-    (void)drv.Remove(id);
-    (void)drv.Remove(id + "-init");
+    (void)drv.RemoveStack({id, id + "-init"});
     if (made_dir) (void)RemoveTreeAbs(dir);
     if (made_name) (void)unlink((names_dir + "/" + r.name).c_str());
     return Ok();
@@ -450,7 +449,7 @@ Result<void> Manager::Destroy(const std::string& id) {
     TracePhase("destroy: unmount the rootfs");
     // The read-write layer first (it is built on the init layer); their files are deleted
     // side by side.
-    TRY(drv.RemoveInOrder({id, id + "-init"}).Wrap("remove the read-write and init layers"));
+    TRY(drv.RemoveStack({id, id + "-init"}).Wrap("remove the read-write and init layers"));
     TracePhase("destroy: remove the read-write and init layers");
     TRY(images_->RemoveContainerRef(id));
     TracePhase("destroy: remove the container ref");

@@ -326,12 +326,9 @@ int Manager::Supervise(const Record& r, const oci::RuntimeSpec& spec, bool attac
   StartNetworkRelease(r.id);  // the plugins' DEL runs while the exit is recorded
   bool oom = runtime::OomKilled(spec.linux.cgroups_path).value_or(false);
   TracePhase("wait: reap, oom check");
-  // The cgroup's rmdirs (one per v1 hierarchy, ~0.5 ms) go on a thread beside the exit
-  // record, the unmount and the layers' removal.
-  std::thread cgroup_remover([&] { (void)runtime::RemoveCgroup(spec.linux.cgroups_path); });
-  Finish(r, status, oom);
-  cgroup_remover.join();
+  (void)runtime::RemoveCgroup(spec.linux.cgroups_path);
   TracePhase("finish: remove the cgroup");
+  Finish(r, status, oom);
   return status;
 }
 

@@ -77,10 +77,12 @@ class GraphDriver {
   // Removes the layer dir and its short link. kBusy if mounted or if another layer is built
   // on it (remove children first). Missing is success.
   virtual Result<void> Remove(std::string_view id) = 0;
-  // Removes `ids` in their order (each child before its parent, as Remove requires), as if
-  // by Remove one after the other; stops at the first error. A driver may delete the
-  // contents of several at once once they are out of sight (overlay2: renamed away).
-  virtual Result<void> RemoveInOrder(const std::vector<std::string>& ids) {
+  // Removes a stack of layers top first: ids[i] is built on ids[i+1] and is the only layer
+  // built on it (a container's read-write layer on its init layer, which the caller made
+  // so). As Remove one after the other, stopping at the first error; but a layer whose
+  // child is the one before it in `ids` need not be checked against the whole store, and a
+  // driver may delete the contents of several at once (overlay2: once renamed away).
+  virtual Result<void> RemoveStack(const std::vector<std::string>& ids) {
     for (const std::string& id : ids) TRY(Remove(id));
     return Ok();
   }

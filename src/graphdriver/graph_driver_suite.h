@@ -302,7 +302,7 @@ TYPED_TEST_P(GraphDriverSuite, RemoveWhileMountedIsBusy) {
 
 // A container's pair (read-write layer on its init layer) goes child first, whatever the
 // driver deletes in parallel; the wrong order is refused and leaves both; missing is fine.
-TYPED_TEST_P(GraphDriverSuite, RemoveInOrderChildFirst) {
+TYPED_TEST_P(GraphDriverSuite, RemoveStackChildFirst) {
   auto& d = this->d();
   this->BuildStack("img", 1);
   SHALE_ASSERT_OK(d.Create("c-init", "img0", LayerKind::kInit));
@@ -312,14 +312,14 @@ TYPED_TEST_P(GraphDriverSuite, RemoveInOrderChildFirst) {
   auto alone = d.Remove("c-init");  // its read-write layer stands on it
   ASSERT_FALSE(alone.has_value());
   EXPECT_EQ(alone.error().code(), Errc::kBusy);
-  auto wrong = d.RemoveInOrder({"c-init", "c"});
+  auto wrong = d.RemoveStack({"c-init", "c"});
   ASSERT_FALSE(wrong.has_value());
   EXPECT_EQ(wrong.error().code(), Errc::kBusy);
   EXPECT_TRUE(d.Exists("c") && d.Exists("c-init"));
-  SHALE_ASSERT_OK(d.RemoveInOrder({"c", "c-init"}));
+  SHALE_ASSERT_OK(d.RemoveStack({"c", "c-init"}));
   EXPECT_FALSE(d.Exists("c") || d.Exists("c-init"));
   EXPECT_TRUE(d.Exists("img0"));
-  SHALE_ASSERT_OK(d.RemoveInOrder({"c", "c-init"}));
+  SHALE_ASSERT_OK(d.RemoveStack({"c", "c-init"}));
   // Nothing renamed away is left behind.
   auto names = ListDir(d.Root());
   ASSERT_TRUE(names.has_value());
@@ -368,6 +368,6 @@ REGISTER_TYPED_TEST_SUITE_P(GraphDriverSuite, CreateStackStatRemove, CreateTwice
                             BaseLayerViewIsReadOnly, WhiteoutInUpperLayerHidesLowerFile,
                             OpaqueDirectoryHidesLowerChildren, ContainerWritesLandInItsDiff,
                             MountIsIdempotentAndUnmountRemovesMerged, RemoveWhileMountedIsBusy,
-                            RemoveInOrderChildFirst, DeepStackNewMountApi, DeepStackLegacyMount);
+                            RemoveStackChildFirst, DeepStackNewMountApi, DeepStackLegacyMount);
 
 }  // namespace shale::graph::testing

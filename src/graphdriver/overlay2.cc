@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <system_error>
 #include <thread>
 #include <utility>
 
@@ -96,13 +97,16 @@ class Overlay2 : public GraphDriver {
   Result<void> Unmount(std::string_view id) override;
   Result<LayerInfo> Stat(std::string_view id) const override;
   Result<void> Remove(std::string_view id) override;
-  Result<void> RemoveInOrder(const std::vector<std::string>& ids) override;
+  Result<void> RemoveStack(const std::vector<std::string>& ids) override;
   Result<std::map<std::string, std::string>> Metadata(std::string_view id) const override;
 
  private:
   // Remove's checks, the rename out of sight and the short link: the path of the renamed
   // dir, whose contents are left to delete ("" when the layer did not exist).
-  Result<std::string> TakeAway(std::string_view id);
+  // `scan_for_children`: false when the caller knows its only child is already gone.
+  Result<std::string> TakeAway(std::string_view id, bool scan_for_children = true);
+  // Whether `child`'s `lower` starts with `parent`'s short link.
+  bool IsChildOf(std::string_view child, std::string_view parent) const;
   std::string Path(std::string_view id) const { return root_ + "/" + std::string(id); }
   Result<void> CheckExists(std::string_view id) const {
     if (!ValidLayerId(id))
@@ -312,7 +316,16 @@ Result<LayerInfo> Overlay2::Stat(std::string_view id) const {
   return info;
 }
 
-Result<std::string> Overlay2::TakeAway(std::string_view id) {
+bool Overlay2::IsChildOf(std::string_view child, std::string_view parent) const {
+  auto link = ReadFile(Path(parent) + "/link");
+  auto lower = ReadFile(Path(child) + "/lower");
+  if (!link || !lower) return false;
+  // A child's `lower` starts with its parent's short link.
+  std::string_view first = Trim(*lower);
+  return first.substr(0, first.find(':')) == "l/" + std::string(Trim(*link));
+}
+
+Result<std::string> Overlay2::TakeAway(std::string_view id, bool scan_for_children) {
   const std::string sid(id);
   const std::string what = "overlay2: remove layer " + sid;
   if (!ValidLayerId(id)) return Error(Errc::kInvalidArgument, what + ": invalid layer id");
@@ -324,29 +337,11 @@ Result<std::string> Overlay2::TakeAway(std::string_view id) {
   if (auto l = ReadFile(Path(id) + "/link")) link = std::string(Trim(*l));
   // Create marks a parent `committed` before its child appears, so a layer without the mark
   // (a container's read-write layer) has no children and needs no scan.
-  if (!link.empty() && PathExists(Path(id) + "/committed")) {
-    // A child's `lower` starts with its parent's short link.
-    std::string mine = "l/" + link;
-    auto is_child = [&](const std::string& n) {
-      auto lower = ReadFile(Path(n) + "/lower");
-      if (!lower) return false;
-      std::string_view first = Trim(*lower);
-      return first.substr(0, first.find(':')) == mine;
-    };
-    auto busy = [&](const std::string& n) {
-      return Error(Errc::kBusy, what + ": layer " + n + " is built on it; remove that first");
-    };
-    if (EndsWith(sid, "-init")) {
-      // A container's init layer (Docker's layer store names it "<mount id>-init") has one
-      // child at most, its container's read-write layer "<mount id>": that one is checked,
-      // not every layer of the store (a container's removal read one file per layer).
-      std::string rw = sid.substr(0, sid.size() - 5);
-      if (ValidLayerId(rw) && is_child(rw)) return busy(rw);
-    } else {
-      auto names = TRY(ListDir(root_).Wrap(what));
-      for (const auto& n : names)
-        if (n != sid && ValidLayerId(n) && is_child(n)) return busy(n);
-    }
+  if (scan_for_children && !link.empty() && PathExists(Path(id) + "/committed")) {
+    auto names = TRY(ListDir(root_).Wrap(what));
+    for (const auto& n : names)
+      if (n != sid && ValidLayerId(n) && IsChildOf(n, id))
+        return Error(Errc::kBusy, what + ": layer " + n + " is built on it; remove that first");
   }
   // Rename away first so the layer vanishes at once; the slow delete happens after.
   std::string doomed = root_ + "/.rm-" + sid.substr(0, 64) + "-" + overlay2::NewShortName();
@@ -365,25 +360,33 @@ Result<void> Overlay2::Remove(std::string_view id) {
   return RemoveTreeAbs(doomed).Wrap("overlay2: remove layer " + std::string(id));
 }
 
-Result<void> Overlay2::RemoveInOrder(const std::vector<std::string>& ids) {
-  // Each layer is renamed away before the next one's check for children, so a parent's
-  // check never sees the child that goes with it; then the renamed trees are deleted at
-  // once, one thread each (a container's init and read-write layers: ~1 ms of unlinks
-  // each, in the kernel).
+Result<void> Overlay2::RemoveStack(const std::vector<std::string>& ids) {
+  // A layer whose child is the one before it needs no scan of the store: the caller says it
+  // is the only child, and it goes first. Read before anything moves.
+  std::vector<bool> child_goes_first(ids.size(), false);
+  for (size_t i = 1; i < ids.size(); ++i) child_goes_first[i] = IsChildOf(ids[i - 1], ids[i]);
+  // Each layer is renamed away, top first; then the renamed trees are deleted at once, one
+  // thread each (a container's init and read-write layers: ~1 ms of unlinks each, in the
+  // kernel).
   std::vector<std::pair<std::string, std::string>> doomed;  // layer id, renamed dir
   Result<void> taken = Ok();
-  for (const std::string& id : ids) {
-    auto d = TakeAway(id);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto d = TakeAway(ids[i], !child_goes_first[i]);
     if (!d) {
       taken = std::move(d).error();
       break;
     }
-    if (!d->empty()) doomed.emplace_back(id, std::move(*d));
+    if (!d->empty()) doomed.emplace_back(ids[i], std::move(*d));
   }
   std::vector<Result<void>> removed(doomed.size(), Ok());
   std::vector<std::thread> workers;
-  for (size_t i = 1; i < doomed.size(); ++i)
-    workers.emplace_back([&, i] { removed[i] = RemoveTreeAbs(doomed[i].second); });
+  for (size_t i = 1; i < doomed.size(); ++i) {
+    try {
+      workers.emplace_back([&, i] { removed[i] = RemoveTreeAbs(doomed[i].second); });
+    } catch (const std::system_error&) {  // no thread to be had (a pids limit): inline
+      removed[i] = RemoveTreeAbs(doomed[i].second);
+    }
+  }
   if (!doomed.empty()) removed[0] = RemoveTreeAbs(doomed[0].second);
   for (std::thread& w : workers) w.join();
   TRY(std::move(taken));

@@ -15,8 +15,8 @@
 // to its slower naive diff when the kernel enables them).
 //
 // Remove refuses (kBusy) while the layer is mounted or while another layer's `lower` names it
-// as its parent (one small file read per layer in the store; for a container's init layer,
-// "<id>-init", only its read-write layer "<id>" is read: nothing else is built on it). Stale ".tmp-*" / ".rm-*" dirs
+// as its parent (one small file read per layer in the store; RemoveStack skips that for a
+// layer whose only child, the one before it in the stack, goes first). Stale ".tmp-*" / ".rm-*" dirs
 // left by a crash are not layers (names starting with '.' are never valid ids): they are
 // ignored, and RemoveStaging() deletes them when the store's recovery holds the lock.
 #pragma once

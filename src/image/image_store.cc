@@ -314,7 +314,7 @@ Result<const store::Repositories*> StoreImpl::RepositoriesForReading() {
   RepositoriesVersion v;
   struct stat st;
   if (::stat(path.c_str(), &st) == 0) {
-    v = {true, st.st_dev, st.st_ino, st.st_size,
+    v = {st.st_dev, st.st_ino, st.st_size,
          int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec};
   } else if (errno != ENOENT) {
     return Error::FromErrno(errno, "stat " + path);

@@ -1,14 +1,13 @@
 // The ImageStore implementation (internal to image/).
 #pragma once
 
-#include <utility>
-
 #include <sys/stat.h>
 
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "image/image_store.h"
@@ -157,8 +156,7 @@ class StoreImpl : public ImageStore {
   store::ContentStore content_;
   store::LayerStore layers_;
   store::ImageDb imagedb_;
-  struct RepositoriesVersion {
-    bool exists = false;
+  struct RepositoriesVersion {  // all 0: no file
     dev_t dev = 0;
     ino_t ino = 0;
     off_t size = 0;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <optional>
 #include <string>
 
 #include "util/fd.h"
@@ -90,5 +91,23 @@ bool ReexecProtectedFor(int argc, char** argv, std::initializer_list<std::string
       }
   return false;
 }
+
+namespace {
+
+// A function-local static: built on first use, so it is ready inside a constructor that
+// runs before this file's own.
+std::optional<Error>& EarlyError() {
+  static std::optional<Error> error;
+  return error;
+}
+
+}  // namespace
+
+void ReexecProtectedEarly(int argc, char** argv, std::initializer_list<std::string_view> verbs) {
+  Result<void> sealed = Ok();
+  if (ReexecProtectedFor(argc, argv, verbs, &sealed) && !sealed) EarlyError() = sealed.error();
+}
+
+const Error* EarlyReexecError() { return EarlyError() ? &*EarlyError() : nullptr; }
 
 }  // namespace shale::runtime

@@ -35,6 +35,13 @@ Result<void> ReexecProtected(char** argv);
 bool ReexecProtectedFor(int argc, char** argv, std::initializer_list<std::string_view> verbs,
                         Result<void>* result);
 
+// ReexecProtectedFor for a constructor of priority 101, which runs before every other
+// constructor of the binary (the C++ runtime's, the static libraries' CPU probes) so that
+// the process that re-executes skips them. A constructor cannot report: the error, if any,
+// is kept for EarlyReexecError(), which main() asks first.
+void ReexecProtectedEarly(int argc, char** argv, std::initializer_list<std::string_view> verbs);
+const Error* EarlyReexecError();
+
 // The path of this program's binary on disk: kExePathEnv if set, else /proc/self/exe.
 std::string SelfExePath();
 

@@ -41,8 +41,8 @@ struct SeccompProgram {
 Result<SeccompProgram> CompileSeccomp(const oci::Seccomp& spec);
 
 // What a compiled program depends on, as one string: every field of `spec` that reaches
-// libseccomp, libseccomp's version and API level, and the kernel release and machine. Equal
-// keys compile to equal programs. Pure but for those reads.
+// libseccomp, libseccomp's version, and the kernel release and machine (which together fix
+// libseccomp's API level). Equal keys compile to equal programs. Pure but for those reads.
 std::string SeccompCacheKey(const oci::Seccomp& spec);
 
 // Compiled programs kept between containers, by SeccompCacheKey. The engine keeps them in
